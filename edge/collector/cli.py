@@ -1,0 +1,401 @@
+"""`ppt-collect`: listen for summaries, list them, show one, and see how the metrics moved over sessions.
+
+    ppt-collect listen --broker mqtt://HOST:PORT [--tls-ca F --tls-cert F --tls-key F]
+                       [--username U --password-file F] [--db PATH] [--share GROUP] [--prefix ppt]
+                       [--embedded-broker]
+    ppt-collect list [--device D] [--label L]
+    ppt-collect show SESSION            (a unique prefix of the id is enough)
+    ppt-collect trend [--device D] [--label L] [--last N]
+    ppt-collect devices
+
+The database defaults to `$XDG_DATA_HOME/ppt-edge/collector.sqlite3` (~/.local/share/...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from edge.collector.store import SessionRow, Store, StoreError
+
+logger = logging.getLogger(__name__)
+
+
+def default_db_path() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "ppt-edge" / "collector.sqlite3"
+
+
+def _setup_logging(verbose: int, default: int) -> None:
+    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose == 1 else default
+    # Under journald (JOURNAL_STREAM set) the journal stamps each line: no timestamps of our own.
+    fmt = (
+        "%(levelname)s %(name)s: %(message)s"
+        if os.environ.get("JOURNAL_STREAM")
+        else "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.basicConfig(level=level, format=fmt, stream=sys.stderr)
+    for noisy in ("amqtt", "transitions", "edge.publish.paho"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(round(seconds))
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+
+    def fmt(cells: Sequence[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    return "\n".join([fmt(headers), fmt(["-" * w for w in widths]), *(fmt(r) for r in rows)])
+
+
+def session_line(summary: dict[str, Any]) -> str:
+    """The one line printed for each arriving session."""
+    label = f" [{summary['label']}]" if summary.get("label") else ""
+    findings = ", ".join(f["code"] for f in summary.get("feedback", [])) or "no findings"
+    return (
+        f"session {summary['session_id']} from {summary['device']}{label}: {summary['started_at']}, "
+        f"{_duration(summary.get('duration_s'))}, {summary['status']}; {findings}"
+    )
+
+
+# -- listen ----------------------------------------------------------------------------------
+def cmd_listen(args: argparse.Namespace) -> int:
+    import paho.mqtt.client as mqtt
+
+    from edge.collector.listen import Listener, parse_broker_url
+    from edge.config import MqttConfig, TlsConfig
+    from edge.publish import MqttSetupError, read_password
+
+    try:
+        host, port, url_tls = parse_broker_url(args.broker)
+    except ValueError as exc:
+        print(f"ppt-collect: {exc}", file=sys.stderr)
+        return 2
+    tls = None
+    if url_tls or args.tls_ca or args.tls_cert or args.tls_key:
+        if bool(args.tls_cert) != bool(args.tls_key):
+            print("ppt-collect: --tls-cert and --tls-key go together", file=sys.stderr)
+            return 2
+        tls = TlsConfig(
+            ca_file=args.tls_ca, cert_file=args.tls_cert, key_file=args.tls_key, insecure=args.tls_insecure
+        )
+    try:
+        password = read_password(
+            MqttConfig(password_file=args.password_file, password_credential=args.password_credential)
+        )
+    except MqttSetupError as exc:
+        print(f"ppt-collect: {exc}", file=sys.stderr)
+        return 2
+
+    mqtt_protocol = mqtt.MQTTv5  # falls back to 3.1.1 by itself when the broker refuses it
+    embedded = None
+    if args.embedded_broker:
+        from edge.collector.broker import EmbeddedBroker, EmbeddedBrokerError
+
+        if tls is not None or args.username:
+            print(
+                "ppt-collect: --embedded-broker is plain MQTT without logins (one trusted room); "
+                "use mosquitto for TLS and passwords",
+                file=sys.stderr,
+            )
+            return 2
+        embedded = EmbeddedBroker(host, port)
+        try:
+            embedded.start()
+        except EmbeddedBrokerError as exc:
+            print(f"ppt-collect: {exc}", file=sys.stderr)
+            return 1
+        host = embedded.connect_host
+        mqtt_protocol = mqtt.MQTTv311  # amqtt speaks MQTT 3.1.1 only
+        if args.share:
+            logger.warning("--share is ignored with --embedded-broker (no shared subscriptions in amqtt)")
+            args.share = None
+
+    try:
+        store = Store(args.db)
+    except StoreError as exc:
+        print(f"ppt-collect: {exc}", file=sys.stderr)
+        if embedded:
+            embedded.stop()
+        return 1
+    stop = threading.Event()
+
+    def on_session(outcome: Any) -> None:
+        print(session_line(outcome.summary), flush=True)
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    listener = Listener(
+        store,
+        host=host,
+        port=port,
+        prefix=args.prefix,
+        share=args.share,
+        client_id=args.client_id,
+        username=args.username,
+        password=password,
+        tls=tls,
+        on_session=on_session,
+        protocol=mqtt_protocol,
+    )
+    old = signal.signal(signal.SIGTERM, on_signal)
+    print(
+        f"listening on {host}:{port} (prefix {args.prefix!r}), storing into {args.db}",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        listener.run(stop)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, old)
+        store.close()
+        if embedded:
+            embedded.stop()
+    return 0
+
+
+# -- list / show / trend / devices -----------------------------------------------------------
+def _open_store(args: argparse.Namespace) -> Store | None:
+    if not Path(args.db).exists():
+        print(f"ppt-collect: no database at {args.db} yet (run `ppt-collect listen` first)", file=sys.stderr)
+        return None
+    try:
+        return Store(args.db)
+    except StoreError as exc:
+        print(f"ppt-collect: {exc}", file=sys.stderr)
+        return None
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    store = _open_store(args)
+    if store is None:
+        return 1
+    with store:
+        rows = store.sessions(device=args.device, label=args.label)
+    if not rows:
+        print("no sessions stored")
+        return 0
+    table = [
+        [
+            r.session_id,
+            r.device,
+            r.label or "",
+            r.started_at,
+            _duration(r.duration_s),
+            r.status,
+            str(len(r.summary.get("feedback", []))),
+        ]
+        for r in rows
+    ]
+    print(
+        _table(
+            ["session", "device", "label", "started", "duration", "status", "findings"], table, right=(4, 6)
+        )
+    )
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    store = _open_store(args)
+    if store is None:
+        return 1
+    with store:
+        matches = store.find_session(args.session)
+    if not matches:
+        print(f"ppt-collect: no session {args.session!r}", file=sys.stderr)
+        return 1
+    if len(matches) > 1:
+        print(f"ppt-collect: {args.session!r} matches {len(matches)} sessions:", file=sys.stderr)
+        for r in matches:
+            print(f"  {r.session_id}", file=sys.stderr)
+        return 1
+    summary = matches[0].summary
+    if args.json:
+        print(json.dumps(summary, indent=2, ensure_ascii=False))
+        return 0
+    try:
+        from edge.report import render_report
+    except ImportError:
+        print("ppt-collect: edge.report is not available; showing the raw summary", file=sys.stderr)
+        print(json.dumps(summary, indent=2, ensure_ascii=False))
+        return 0
+    print(render_report(summary))
+    return 0
+
+
+def _metric_value(summary: dict[str, Any], name: str) -> float | None:
+    if name == "duration_min":
+        d = summary.get("duration_s")
+        return None if d is None else d / 60.0
+    if name.startswith("emotion_"):
+        v = summary.get("emotion", {}).get("classes3", {}).get(name.removeprefix("emotion_"))
+        return None if v is None or not summary.get("emotion", {}).get("frames") else 100.0 * v
+    m = summary.get("metrics", {}).get(name)
+    if not isinstance(m, dict):
+        return None
+    if m.get("kind") == "share":
+        return None if not m.get("n") else 100.0 * m["share"]
+    return m.get("mean")
+
+
+def _metric_unit(rows: Sequence[SessionRow], name: str) -> str:
+    if name == "duration_min":
+        return "min"
+    if name.startswith("emotion_"):
+        return "%"
+    for r in rows:
+        m = r.summary.get("metrics", {}).get(name)
+        if isinstance(m, dict):
+            return "%" if m.get("kind") == "share" else (m.get("unit") or "")
+    return ""
+
+
+def _main_metrics(rows: Sequence[SessionRow]) -> list[str]:
+    """Every share metric (the feedback is about shares) and the two movement magnitudes, in the
+    pipeline's order; without edge.features, whatever the summaries carry."""
+    try:
+        from edge.features import SHARE_METRICS
+
+        return [m.name for m in SHARE_METRICS] + ["wrist_speed", "sway_amplitude"]
+    except ImportError:
+        names: list[str] = []
+        for r in rows:
+            names += [k for k in r.summary.get("metrics", {}) if k not in names]
+        return names
+
+
+def trend_table(rows: Sequence[SessionRow]) -> str:
+    """Metrics as rows, sessions (oldest to newest) as columns, then the change first -> last.
+
+    Shares are in percent of analysed frames with the presenter in view; continuous metrics show
+    their mean."""
+    names = _main_metrics(rows) + ["emotion_positive", "emotion_negative", "duration_min"]
+    headers = ["metric", "unit", *(f"#{i + 1}" for i in range(len(rows))), "change"]
+    table = []
+    for name in names:
+        values = [_metric_value(r.summary, name) for r in rows]
+        known = [v for v in values if v is not None]
+        if not known:
+            continue
+        unit = _metric_unit(rows, name)
+        digits = 0 if unit == "%" else 2 if name != "duration_min" else 1
+        cells = ["-" if v is None else f"{v:.{digits}f}" for v in values]
+        if len(known) >= 2:
+            change = f"{known[-1] - known[0]:+.{digits}f}"  # ASCII only, like the report
+        else:
+            change = ""
+        table.append([name, unit, *cells, change])
+    legend = [
+        f"#{i + 1}  {r.started_at}  {r.session_id}  {r.device}" + (f"  [{r.label}]" if r.label else "")
+        for i, r in enumerate(rows)
+    ]
+    right = tuple(range(2, len(headers)))
+    return _table(headers, table, right=right) + "\n\n" + "\n".join(legend)
+
+
+def cmd_trend(args: argparse.Namespace) -> int:
+    store = _open_store(args)
+    if store is None:
+        return 1
+    with store:
+        rows = store.sessions(device=args.device, label=args.label, limit=args.last)
+    if not rows:
+        print("no sessions stored" + (" for that filter" if args.device or args.label else ""))
+        return 0
+    print(trend_table(rows))
+    return 0
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    store = _open_store(args)
+    if store is None:
+        return 1
+    with store:
+        rows = store.devices()
+    if not rows:
+        print("no device status recorded")
+        return 0
+    table = [[r.device, r.state, r.received_at, str((r.status or {}).get("version", ""))] for r in rows]
+    print(_table(["device", "state", "since", "version"], table))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ppt-collect", description="Collect PPT Edge session summaries over MQTT."
+    )
+    p.add_argument("--db", type=Path, default=default_db_path(), help="SQLite file (default: %(default)s)")
+    p.add_argument("-v", "--verbose", action="count", default=0)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    ls = sub.add_parser("listen", help="subscribe and store arriving summaries")
+    ls.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://HOST:PORT or mqtts://HOST:PORT")
+    ls.add_argument("--tls-ca", type=Path, help="CA file to verify the broker")
+    ls.add_argument("--tls-cert", type=Path, help="client certificate")
+    ls.add_argument("--tls-key", type=Path, help="client key")
+    ls.add_argument("--tls-insecure", action="store_true", help="skip the host-name check (test CAs only)")
+    ls.add_argument("--username")
+    ls.add_argument("--password-file", type=Path)
+    ls.add_argument("--password-credential", help="systemd credential name (LoadCredential=)")
+    ls.add_argument(
+        "--share", metavar="GROUP", help="MQTT 5 shared subscription group for several collectors"
+    )
+    ls.add_argument("--prefix", default="ppt")
+    ls.add_argument("--client-id", help="default: ppt-collect-<hostname>[-<group>] (keep it stable)")
+    ls.add_argument(
+        "--embedded-broker",
+        action="store_true",
+        help="run an in-process broker (amqtt) bound to --broker's host and port",
+    )
+    ls.set_defaults(func=cmd_listen, log_default=logging.INFO)
+
+    li = sub.add_parser("list", help="list stored sessions")
+    li.add_argument("--device")
+    li.add_argument("--label")
+    li.set_defaults(func=cmd_list)
+
+    sh = sub.add_parser("show", help="the readable report of one session")
+    sh.add_argument("session", help="session id or a unique prefix of it")
+    sh.add_argument("--json", action="store_true", help="print the stored summary JSON instead")
+    sh.set_defaults(func=cmd_show)
+
+    tr = sub.add_parser("trend", help="how each main metric moved across sessions")
+    tr.add_argument("--device")
+    tr.add_argument("--label")
+    tr.add_argument("--last", type=int, default=10, help="the most recent N sessions (default %(default)s)")
+    tr.set_defaults(func=cmd_trend)
+
+    dv = sub.add_parser("devices", help="the latest recorded status of each device")
+    dv.set_defaults(func=cmd_devices)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose, getattr(args, "log_default", logging.WARNING))
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,183 @@
+"""Session summaries (schema v1) and the text report made from them."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+
+from edge.config import FeedbackConfig, SessionConfig
+from edge.features import METRICS, FrameFeatures
+from edge.report import render_report, sparkline
+from edge.schema import summary_errors, validate_summary
+from edge.session import SessionTracker
+from edge.stats import SessionStats
+from edge.summary import build_summary, new_session_id, parse_rfc3339, rfc3339, session_summary
+
+MODELS = {
+    "pose": {"name": "movenet_singlepose_lightning_int8", "sha256": "ab" * 32},
+    "emotion": {"name": "fer_cnn_pruned_int8", "sha256": "0" * 64},
+}
+START = datetime(2025, 3, 1, 9, 30, 0, 250000, tzinfo=timezone.utc)
+ID_RE = re.compile(r"^[A-Za-z0-9_.-]{8,80}$")
+
+
+def synthetic_session(seconds: float = 120.0, seed: int = 3):
+    """A tracked session from random frame features: the presenter arrives at 2 s, leaves at
+    `seconds` - 15 s; arms crossed a third of the time, rarely facing the audience."""
+    rng = np.random.default_rng(seed)
+    tr = SessionTracker(SessionConfig())
+    events = []
+    for i in range(int(seconds * 10)):
+        t = i / 10
+        present = 2.0 <= t < seconds - 15
+        if not present:
+            ff = FrameFeatures(present=False)
+        else:
+            ff = FrameFeatures(
+                present=True,
+                facing_audience=bool(rng.random() < 0.4),
+                turned_to_screen=bool(rng.random() < 0.1),
+                arms_crossed=bool(rng.random() < 0.33),
+                gesturing=bool(rng.random() < 0.3),
+                head_yaw=float(rng.normal(0, 20)),
+                wrist_speed=float(rng.gamma(2, 0.3)),
+                sway_amplitude=float(rng.uniform(0, 0.1)),
+            )
+        for e in tr.observe(t, ff):
+            if e.kind == "started":
+                e.session.meta["session_id"] = new_session_id("room-1", START)
+                e.session.meta["started_at"] = rfc3339(START)
+            events.append(e)
+        if present and tr.stats is not None and i % 3 == 0:
+            tr.stats.add_emotion(t, int(rng.integers(0, 7)))
+        if tr.stats is not None:
+            tr.stats.add_seen(3, t=t)
+    events += tr.finish("end_of_video")
+    ended = [e for e in events if e.kind == "ended"]
+    assert len(ended) == 1
+    return ended[0].session
+
+
+@pytest.fixture(scope="module")
+def summary():
+    return session_summary(synthetic_session(), device="room-1", models=MODELS)
+
+
+def test_summary_validates_and_has_the_numbers(summary):
+    assert summary_errors(summary) == []
+    validate_summary(summary)
+    assert summary["schema"] == 1 and summary["device"] == "room-1"
+    assert summary["status"] == "complete" and summary["ended_by"] == "absence"
+    assert summary["started_at"] == "2025-03-01T09:30:00.250Z"
+    assert summary["duration_s"] == pytest.approx(102.9)  # 2.0 s .. 104.9 s (last presence)
+    span = parse_rfc3339(summary["ended_at"]) - parse_rfc3339(summary["started_at"])
+    assert span == timedelta(seconds=102.9)
+    assert summary["frames"]["analysed"] == summary["frames"]["with_person"] == 1030
+    assert summary["fps"]["analysed"] == pytest.approx(10.0)
+    assert summary["fps"]["source"] == pytest.approx(30.0, rel=0.02)
+    assert set(summary["metrics"]) == {m.name for m in METRICS}
+    assert summary["metrics"]["arms_crossed"]["kind"] == "share"
+    assert summary["metrics"]["arms_crossed"]["share"] == pytest.approx(0.33, abs=0.05)
+    assert summary["metrics"]["wrist_speed"]["unit"] == "sw/s"
+    assert summary["metrics"]["slouch"] == {
+        "kind": "continuous", "unit": "fraction", "mean": None, "p10": None, "p50": None, "p90": None, "n": 0,
+    }  # fmt: skip
+    assert sum(summary["emotion"]["classes7"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert sum(summary["emotion"]["classes3"].values()) == pytest.approx(1.0, abs=1e-3)
+    tl = summary["timeline"]
+    assert tl["bin_s"] == 5.0 and len(tl["series"]["facing_audience"]) == 21  # 102.9 s in 5 s bins
+    # random emotions are 4/7 negative; arms crossed 33% (> 15%); facing 40% (< 60%)
+    codes = [f["code"] for f in summary["feedback"]]
+    assert codes == ["negative_emotion", "arms_crossed", "facing_audience_low"]
+    json.dumps(summary, allow_nan=False)  # no NaN or inf anywhere
+
+
+def test_session_ids_are_unique_and_match_the_schema():
+    ids = {new_session_id("room-1", START) for _ in range(200)}
+    assert len(ids) == 200
+    assert all(ID_RE.match(i) for i in ids)
+    assert next(iter(ids)).startswith("room-1-20250301T093000Z-")
+    long_id = new_session_id("x" * 64)
+    assert ID_RE.match(long_id)
+    assert new_session_id("room-1", 0.0, suffix="abc123") == "room-1-19700101T000000Z-abc123"
+
+
+def test_rfc3339_round_trip():
+    assert rfc3339(START) == "2025-03-01T09:30:00.250Z"
+    assert parse_rfc3339(rfc3339(START)) == START
+    assert rfc3339(0) == "1970-01-01T00:00:00.000Z"
+    assert rfc3339(datetime(2025, 1, 1, 12, 0)) == "2025-01-01T12:00:00.000Z"  # naive: UTC
+    cet = timezone(timedelta(hours=1))
+    assert rfc3339(datetime(2025, 1, 1, 13, 0, tzinfo=cet)) == "2025-01-01T12:00:00.000Z"
+
+
+def test_empty_and_interrupted_sessions_validate():
+    s = SessionStats(t0=0.0)
+    summary = build_summary(
+        s, session_id=new_session_id("room-1"), device="room-1", started_at=START, ended_at=START,
+        models={"pose": MODELS["pose"]}, status="interrupted", ended_by="crash", label="Ada",
+    )  # fmt: skip
+    validate_summary(summary)
+    assert summary["feedback"] == [] and summary["emotion"]["frames"] == 0
+    assert all(v == [] for v in summary["timeline"]["series"].values())
+    assert "source" not in summary["fps"]
+
+
+def test_bad_metadata_fails_where_the_summary_is_made():
+    s = SessionStats()
+    common = {"session_id": "room-1-x-abcdef", "device": "room-1", "started_at": START, "ended_at": START}
+    with pytest.raises(ValueError, match="status"):
+        build_summary(s, **common, models=MODELS, status="done")
+    with pytest.raises(ValueError, match="sha256"):
+        build_summary(s, **common, models={"pose": {"name": "p", "sha256": "xyz"}})
+    with pytest.raises(ValueError, match="pose"):
+        build_summary(s, **common, models={"emotion": MODELS["emotion"]})
+    with pytest.raises(ValueError, match="ended_by"):
+        build_summary(s, **common, models=MODELS, ended_by="boredom")
+
+
+def test_feedback_thresholds_come_from_the_config():
+    session = synthetic_session(seed=5)
+    lenient = FeedbackConfig(facing_audience_min=0.0, arms_crossed_max=1.0, facing_screen_max=1.0,
+                             gesture_low=0.0, negative_emotion_max=1.0, positive_emotion_min=0.0)  # fmt: skip
+    s = session_summary(session, device="room-1", models=MODELS, feedback_cfg=lenient)
+    validate_summary(s)
+    assert s["feedback"] == []
+
+
+# --- report ----------------------------------------------------------------------------------------
+
+
+def test_report_puts_findings_first_then_numbers(summary):
+    text = render_report(summary)
+    assert text.isascii()
+    lines = text.splitlines()
+    fb = lines.index("Feedback")
+    assert lines[fb + 1].lstrip().startswith("[") and summary["feedback"][0]["message"] in lines[fb + 1]
+    facing = next(i for i, line in enumerate(lines) if line.strip().startswith("facing the audience"))
+    assert facing > fb
+    share = f"{summary['metrics']['facing_audience']['share'] * 100:.0f}%"
+    assert share in lines[facing]
+    assert "2025-03-01 09:30:00 UTC" in lines[1] and "1 min 43 s" in lines[1]
+    assert any(line.startswith("Emotion (") and "positive" in line for line in lines)
+    assert "wrist speed" in text and "sw/s" in text
+    assert max(len(line) for line in lines) <= 120
+
+
+def test_report_survives_partial_and_empty_summaries(summary):
+    assert "Nothing stood out" in render_report({})
+    minimal = {k: summary[k] for k in ("session_id", "metrics")}
+    minimal["metrics"] = {**summary["metrics"], "new_metric": {"kind": "share", "share": 0.5, "n": 3}}
+    text = render_report(minimal)
+    assert "Other metrics" in text and "new metric" in text
+
+
+def test_sparkline():
+    assert sparkline([0.0, 0.5, 1.0, None], 0.0, 1.0) == "_+@ "
+    assert len(sparkline([0.1] * 500)) == 60
+    assert sparkline([]) == "" and sparkline([None, None]) == "  "
+    assert sparkline([2.0, 2.0]) == "__"  # flat series

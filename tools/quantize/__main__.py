@@ -1,0 +1,200 @@
+"""`python -m tools.quantize <command>`: rebuild and measure PPT Edge's int8 models."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shlex
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+from tools.quantize.sources import SourceError  # noqa: E402
+
+logger = logging.getLogger("tools.quantize")
+
+
+def _command_line() -> str:
+    return "python -m tools.quantize " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def cmd_emotion(args: argparse.Namespace) -> int:
+    from tools.quantize.emotion import EmotionTrainConfig, calibration_faces, to_tflite, train_prune
+    from tools.quantize.evaluate_emotion import evaluate_emotion
+    from tools.quantize.fer import load_fer
+    from tools.quantize.manifest import record_model
+
+    cfg = EmotionTrainConfig(epochs=args.epochs, prune_epochs=args.prune_epochs, limit=args.limit,
+                             sparsity=args.sparsity, flip_tta=not args.no_flip_tta, seed=args.seed)
+    work = args.work or Path("build") / "quantize"
+    work.mkdir(parents=True, exist_ok=True)
+    float_model, pruned, info = train_prune(args.train, args.val, cfg)
+    x, _, _ = load_fer(args.train, limit=cfg.limit)
+    files = {
+        "float": work / "emotion_float32.tflite",
+        "pruned": work / "emotion_pruned_float32.tflite",
+    }
+    files["float"].write_bytes(to_tflite(float_model, flip_tta=cfg.flip_tta))
+    files["pruned"].write_bytes(to_tflite(pruned, flip_tta=cfg.flip_tta))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(to_tflite(pruned, flip_tta=cfg.flip_tta, int8_calib=calibration_faces(x)))
+    files["int8"] = args.out
+    limit = None if cfg.limit is None else max(64, cfg.limit // 4)
+    scores = {}
+    for stage, path in files.items():
+        s = evaluate_emotion(path, args.val, limit=limit)
+        scores[stage] = {"accuracy7": round(s.accuracy7, 4), "accuracy3": round(s.accuracy3, 4), "n": s.n}
+        print(f"{stage:7s} {path.name:32s} {s.line()}")
+    if args.manifest:
+        record_model(args.manifest, args.out, role="emotion", command=_command_line(),
+                     sources={"train": (str(args.train), info["train_sha256"]),
+                              "val": (str(args.val), info["val_sha256"])},
+                     extra={"training": {"epochs": cfg.epochs, "prune_epochs": cfg.prune_epochs,
+                                         "train_images": info["train_images"], "parameters": info["parameters"],
+                                         "sparsity": round(info["sparsity"], 4), "flip_tta": cfg.flip_tta,
+                                         "seed": cfg.seed},
+                            "accuracy": {"data": args.val.name, **scores}})
+    print(f"wrote {args.out} ({args.out.stat().st_size} bytes), sparsity {info['sparsity']:.3f}")
+    return 0
+
+
+def cmd_movenet(args: argparse.Namespace) -> int:
+    from tools.quantize import movenet as mn
+    from tools.quantize.calibration import calibration_set
+    from tools.quantize.manifest import record_model
+
+    src = mn.load_source(args.source, args.variant, args.sha256)
+    calib = calibration_set(args.calib, src.size, views_per_frame=args.views, photometric=True,
+                            seed=args.seed)
+    f32 = mn.float_tflite(src)
+    float_nodes = mn.decode_nodes(f32)
+    logger.info("movenet %s: %d decode ops kept in float", args.variant, len(float_nodes))
+    calibrated = mn.calibrated_model(src, calib)
+    sensitive: list[tuple[str, float]] = []
+    if args.float_layers > 0:
+        sensitive = mn.layer_sensitivity(src, calib, float_nodes)[: args.float_layers]
+        for name, err in sensitive:
+            logger.info("kept in float (rmse/scale %.3f): %s", err, name.split(";")[0])
+    model = mn.quantize(calibrated, float_nodes + [n for n, _ in sensitive])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(model)
+    if args.float_out:
+        args.float_out.parent.mkdir(parents=True, exist_ok=True)
+        args.float_out.write_bytes(f32)
+    if args.manifest:
+        record_model(args.manifest, args.out, role="pose", command=_command_line(), sources=src.sources,
+                     extra={"variant": args.variant, "calibration": {"inputs": len(calib),
+                            "folders": [p.name for p in args.calib], "views_per_frame": args.views},
+                            "float_layers": [n.split(";")[0] for n, _ in sensitive],
+                            "float_decode_ops": len(float_nodes)})
+    print(f"wrote {args.out} ({len(model)} bytes) from {len(calib)} calibration inputs")
+    return 0
+
+
+def cmd_evaluate_pose(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from edge.imaging import letterbox
+    from tools.quantize import movenet as mn
+    from tools.quantize.calibration import collect_frames
+    from tools.quantize.manifest import update_entry
+
+    src = mn.load_source(args.float, args.variant, None)
+    frames = collect_frames([*(args.images or []), *(args.video or [])], video_every=args.video_every)
+    if not frames:
+        raise SourceError("no evaluation images: give --images DIR and/or --video FILE")
+    inputs = np.stack([letterbox(f, src.size) for _, f in frames])
+    reference = mn.run_tflite(mn.float_tflite(src), inputs)
+    for spec in args.int8:
+        name, _, path = spec.partition("=")
+        if not path:
+            raise SourceError(f"--int8 {spec!r}: expected NAME=PATH")
+        agreement = mn.agreement(reference, mn.run_tflite(Path(path), inputs))
+        print(agreement.line(name))
+        if args.manifest and Path(path).parent.resolve() == args.manifest.parent.resolve():
+            update_entry(args.manifest, Path(path).name, agreement={
+                "images": len(frames), "mean_err": round(agreement.mean_err, 5),
+                "p90_err": round(agreement.p90_err, 5), "score_diff": round(agreement.score_diff, 4),
+                "n": agreement.n, "command": _command_line()})
+    return 0
+
+
+def cmd_evaluate_emotion(args: argparse.Namespace) -> int:
+    from tools.quantize.evaluate_emotion import evaluate_emotion
+
+    for model in args.model:
+        s = evaluate_emotion(model, args.data, limit=args.limit)
+        print(f"{model.name}: {s.line()}")
+        print(s.table())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m tools.quantize", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    e = sub.add_parser("emotion", help="train, prune (>=50%% sparsity) and int8-quantize the emotion model")
+    e.add_argument("--train", type=Path, required=True, help="FER2013 train.npz")
+    e.add_argument("--val", type=Path, required=True, help="FER2013 public_test.npz")
+    e.add_argument("--out", type=Path, required=True, help="output int8 .tflite")
+    e.add_argument("--work", type=Path, help="folder for the float and pruned float models (default: build/quantize)")
+    e.add_argument("--epochs", type=int, default=40)
+    e.add_argument("--prune-epochs", type=int, default=10)
+    e.add_argument("--sparsity", type=float, default=0.55,
+                   help="per-layer target; depthwise kernels stay dense, so the whole model lands near 0.5")
+    e.add_argument("--limit", type=int, help="train on this many images only (smoke tests)")
+    e.add_argument("--seed", type=int, default=1234)
+    e.add_argument("--no-flip-tta", action="store_true", help="do not fold the mirror-image average into the model")
+    e.add_argument("--manifest", type=Path, help="record the build in this manifest.json")
+    e.set_defaults(func=cmd_emotion)
+
+    m = sub.add_parser("movenet", help="float MoveNet source -> full int8 TFLite (float decode)")
+    m.add_argument("--variant", choices=["lightning", "thunder"], required=True)
+    m.add_argument("--source", type=Path, required=True, help="TF.js model.json (+.bin beside it) or SavedModel dir")
+    m.add_argument("--sha256", help="expected sha256 of the source (model.json or saved_model.pb)")
+    m.add_argument("--calib", type=Path, nargs="+", required=True, help="folders/files of real person images/videos")
+    m.add_argument("--views", type=int, default=2, help="extra zoomed/mirrored views per calibration frame")
+    m.add_argument("--float-layers", type=int, default=6,
+                   help="keep this many most quantization-sensitive layers in float (debugger ranking)")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--out", type=Path, required=True)
+    m.add_argument("--float-out", type=Path, help="also write the float32 TFLite here")
+    m.add_argument("--manifest", type=Path)
+    m.set_defaults(func=cmd_movenet)
+
+    ep = sub.add_parser("evaluate-pose", help="keypoint agreement of int8 MoveNets with the float model")
+    ep.add_argument("--float", type=Path, required=True, help="the float source (TF.js model.json or SavedModel)")
+    ep.add_argument("--variant", choices=["lightning", "thunder"], default="lightning")
+    ep.add_argument("--int8", action="append", required=True, metavar="NAME=PATH")
+    ep.add_argument("--images", type=Path, action="append")
+    ep.add_argument("--video", type=Path, action="append")
+    ep.add_argument("--video-every", type=int, default=1, help="use every Nth video frame")
+    ep.add_argument("--manifest", type=Path, help="record the figures for models that live beside it")
+    ep.set_defaults(func=cmd_evaluate_pose)
+
+    ee = sub.add_parser("evaluate-emotion", help="7- and 3-class accuracy of emotion models on a FER2013 split")
+    ee.add_argument("--model", type=Path, action="append", required=True,
+                    help="a .tflite model, or the TF.js mini-Xception model.json (baseline); repeatable")
+    ee.add_argument("--data", type=Path, required=True)
+    ee.add_argument("--limit", type=int)
+    ee.set_defaults(func=cmd_evaluate_emotion)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except SourceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
