@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from broker_fixtures import *  # noqa: F401,F403  (mosquitto on a free port, TLS CA)
 
 REPO = Path(__file__).resolve().parent.parent

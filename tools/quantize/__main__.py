@@ -28,19 +28,22 @@ def cmd_emotion(args: argparse.Namespace) -> int:
     from tools.quantize.manifest import record_model
 
     cfg = EmotionTrainConfig(epochs=args.epochs, prune_epochs=args.prune_epochs, limit=args.limit,
-                             sparsity=args.sparsity, flip_tta=not args.no_flip_tta, seed=args.seed)
+                             sparsity=args.sparsity, flip_tta=not args.no_flip_tta, seed=args.seed,
+                             match_blur=args.match_blur)
     work = args.work or Path("build") / "quantize"
     work.mkdir(parents=True, exist_ok=True)
-    float_model, pruned, info = train_prune(args.train, args.val, cfg)
+    result = train_prune(args.train, args.val, cfg)
+    info, front = result.info, result.front
     x, _, _ = load_fer(args.train, limit=cfg.limit)
     files = {
         "float": work / "emotion_float32.tflite",
         "pruned": work / "emotion_pruned_float32.tflite",
     }
-    files["float"].write_bytes(to_tflite(float_model, flip_tta=cfg.flip_tta))
-    files["pruned"].write_bytes(to_tflite(pruned, flip_tta=cfg.flip_tta))
+    files["float"].write_bytes(to_tflite(result.float_model, front, flip_tta=cfg.flip_tta))
+    files["pruned"].write_bytes(to_tflite(result.pruned_model, front, flip_tta=cfg.flip_tta))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_bytes(to_tflite(pruned, flip_tta=cfg.flip_tta, int8_calib=calibration_faces(x)))
+    args.out.write_bytes(to_tflite(result.pruned_model, front, flip_tta=cfg.flip_tta,
+                                   int8_calib=calibration_faces(x)))
     files["int8"] = args.out
     limit = None if cfg.limit is None else max(64, cfg.limit // 4)
     scores = {}
@@ -55,7 +58,7 @@ def cmd_emotion(args: argparse.Namespace) -> int:
                      extra={"training": {"epochs": cfg.epochs, "prune_epochs": cfg.prune_epochs,
                                          "train_images": info["train_images"], "parameters": info["parameters"],
                                          "sparsity": round(info["sparsity"], 4), "flip_tta": cfg.flip_tta,
-                                         "seed": cfg.seed},
+                                         "seed": cfg.seed, "front_end": info["front_end"]},
                             "accuracy": {"data": args.val.name, **scores}})
     print(f"wrote {args.out} ({args.out.stat().st_size} bytes), sparsity {info['sparsity']:.3f}")
     return 0
@@ -67,7 +70,7 @@ def cmd_movenet(args: argparse.Namespace) -> int:
     from tools.quantize.manifest import record_model
 
     src = mn.load_source(args.source, args.variant, args.sha256)
-    calib = calibration_set(args.calib, src.size, views_per_frame=args.views, photometric=True,
+    calib = calibration_set(args.calib, src.size, views_per_frame=args.views, photometric=args.photometric,
                             seed=args.seed)
     f32 = mn.float_tflite(src)
     float_nodes = mn.decode_nodes(f32)
@@ -87,7 +90,8 @@ def cmd_movenet(args: argparse.Namespace) -> int:
     if args.manifest:
         record_model(args.manifest, args.out, role="pose", command=_command_line(), sources=src.sources,
                      extra={"variant": args.variant, "calibration": {"inputs": len(calib),
-                            "folders": [p.name for p in args.calib], "views_per_frame": args.views},
+                            "folders": [p.name for p in args.calib], "views_per_frame": args.views,
+                            "photometric": args.photometric, "seed": args.seed},
                             "float_layers": [n.split(";")[0] for n, _ in sensitive],
                             "float_decode_ops": len(float_nodes)})
     print(f"wrote {args.out} ({len(model)} bytes) from {len(calib)} calibration inputs")
@@ -108,27 +112,80 @@ def cmd_evaluate_pose(args: argparse.Namespace) -> int:
         raise SourceError("no evaluation images: give --images DIR and/or --video FILE")
     inputs = np.stack([letterbox(f, src.size) for _, f in frames])
     reference = mn.run_tflite(mn.float_tflite(src), inputs)
+    results = {}
     for spec in args.int8:
         name, _, path = spec.partition("=")
         if not path:
             raise SourceError(f"--int8 {spec!r}: expected NAME=PATH")
-        agreement = mn.agreement(reference, mn.run_tflite(Path(path), inputs))
-        print(agreement.line(name))
-        if args.manifest and Path(path).parent.resolve() == args.manifest.parent.resolve():
-            update_entry(args.manifest, Path(path).name, agreement={
-                "images": len(frames), "mean_err": round(agreement.mean_err, 5),
-                "p90_err": round(agreement.p90_err, 5), "score_diff": round(agreement.score_diff, 4),
-                "n": agreement.n, "command": _command_line()})
+        results[name] = (Path(path), mn.agreement(reference, mn.run_tflite(Path(path), inputs)))
+        print(results[name][1].line(name))
+    if args.manifest:
+        here = args.manifest.parent.resolve()
+        ours = [n for n, (p, _) in results.items() if p.parent.resolve() == here]
+        for name in ours:
+            a = results[name][1]
+            record = {"images": len(frames), "mean_err": round(a.mean_err, 5), "p90_err": round(a.p90_err, 5),
+                      "score_diff": round(a.score_diff, 4), "n": a.n, "command": _command_line()}
+            others = [(n, r) for n, (_, r) in results.items() if n not in ours]
+            if others:
+                n, r = others[0]
+                record["reference"] = {"name": n, "mean_err": round(r.mean_err, 5), "p90_err": round(r.p90_err, 5),
+                                       "score_diff": round(r.score_diff, 4), "n": r.n}
+            update_entry(args.manifest, results[name][0].name, agreement=record)
+    return 0
+
+
+def cmd_latency(args: argparse.Namespace) -> int:
+    import platform
+
+    from tools.quantize.latency import median_invoke_ms
+    from tools.quantize.manifest import read_manifest, update_entry
+
+    models = {}
+    for spec in args.model:
+        name, _, path = spec.partition("=")
+        if not path:
+            raise SourceError(f"--model {spec!r}: expected NAME=PATH")
+        models[name] = Path(path)
+    results = {t: median_invoke_ms(models, threads=t, rounds=args.rounds) for t in (1, 2)}
+    for name in models:
+        print(f"{name} threads1={results[1][name]:.2f}ms threads2={results[2][name]:.2f}ms")
+    if args.manifest:
+        known = read_manifest(args.manifest)["models"]
+        here = args.manifest.parent.resolve()
+        ours = [n for n, p in models.items() if p.name in known and p.parent.resolve() == here]
+        refs = [{"name": n, "threads1": round(results[1][n], 3), "threads2": round(results[2][n], 3)}
+                for n in models if n not in ours]
+        machine = f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores".strip()
+        for n in ours:
+            update_entry(args.manifest, models[n].name, latency_ms={
+                "threads1": round(results[1][n], 3), "threads2": round(results[2][n], 3), "references": refs,
+                "rounds": args.rounds, "machine": machine, "command": _command_line()})
+    return 0
+
+
+def cmd_cards(args: argparse.Namespace) -> int:
+    from tools.quantize.cards import write_cards
+
+    for card in write_cards(args.manifest):
+        print(f"wrote {card}")
     return 0
 
 
 def cmd_evaluate_emotion(args: argparse.Namespace) -> int:
     from tools.quantize.evaluate_emotion import evaluate_emotion
+    from tools.quantize.manifest import read_manifest, update_entry
 
     for model in args.model:
         s = evaluate_emotion(model, args.data, limit=args.limit)
         print(f"{model.name}: {s.line()}")
         print(s.table())
+        if args.manifest and args.stage:
+            entry = read_manifest(args.manifest)["models"].get(args.entry, {})
+            acc = dict(entry.get("accuracy", {"data": args.data.name}))
+            acc[args.stage] = {"accuracy7": round(s.accuracy7, 4), "accuracy3": round(s.accuracy3, 4), "n": s.n,
+                               "model": model.name, "command": _command_line()}
+            update_entry(args.manifest, args.entry, accuracy=acc)
     return 0
 
 
@@ -148,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="per-layer target; depthwise kernels stay dense, so the whole model lands near 0.5")
     e.add_argument("--limit", type=int, help="train on this many images only (smoke tests)")
     e.add_argument("--seed", type=int, default=1234)
+    e.add_argument("--match-blur", default="auto",
+                   help="auto: detect a blurred training split and fold the matching blur into the model; "
+                        "off; or a sigma in pixels")
     e.add_argument("--no-flip-tta", action="store_true", help="do not fold the mirror-image average into the model")
     e.add_argument("--manifest", type=Path, help="record the build in this manifest.json")
     e.set_defaults(func=cmd_emotion)
@@ -158,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--sha256", help="expected sha256 of the source (model.json or saved_model.pb)")
     m.add_argument("--calib", type=Path, nargs="+", required=True, help="folders/files of real person images/videos")
     m.add_argument("--views", type=int, default=2, help="extra zoomed/mirrored views per calibration frame")
+    m.add_argument("--photometric", action="store_true",
+                   help="also vary light and contrast in the extra views (measured: more keypoint flips)")
     m.add_argument("--float-layers", type=int, default=6,
                    help="keep this many most quantization-sensitive layers in float (debugger ranking)")
     m.add_argument("--seed", type=int, default=0)
@@ -176,11 +238,24 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument("--manifest", type=Path, help="record the figures for models that live beside it")
     ep.set_defaults(func=cmd_evaluate_pose)
 
+    la = sub.add_parser("latency", help="median invoke time at 1 and 2 threads, models interleaved")
+    la.add_argument("--model", action="append", required=True, metavar="NAME=PATH")
+    la.add_argument("--rounds", type=int, default=50)
+    la.add_argument("--manifest", type=Path, help="record the figures for models that live beside it")
+    la.set_defaults(func=cmd_latency)
+
+    ca = sub.add_parser("cards", help="write one model card (.md) per manifest entry")
+    ca.add_argument("--manifest", type=Path, required=True)
+    ca.set_defaults(func=cmd_cards)
+
     ee = sub.add_parser("evaluate-emotion", help="7- and 3-class accuracy of emotion models on a FER2013 split")
     ee.add_argument("--model", type=Path, action="append", required=True,
                     help="a .tflite model, or the TF.js mini-Xception model.json (baseline); repeatable")
     ee.add_argument("--data", type=Path, required=True)
     ee.add_argument("--limit", type=int)
+    ee.add_argument("--manifest", type=Path, help="record the result in this manifest ...")
+    ee.add_argument("--entry", default="emotion_int8.tflite", help="... under this model's entry ...")
+    ee.add_argument("--stage", help="... as this stage (e.g. baseline)")
     ee.set_defaults(func=cmd_evaluate_emotion)
     return p
 

