@@ -1,0 +1,701 @@
+"""The device daemon behind `ppt-edge run`: camera -> analyser -> sessions -> summaries over MQTT.
+
+One main loop owns all session state (tracker, statistics, checkpoint); nothing else touches it:
+
+- camera: `LatestFrameReader` keeps only the newest frame on its own thread. The loop takes the newest
+  frame when an analysis slot is due (`analysis.fps`) and never queues; a camera that fails or stalls
+  is reopened by the reader with backoff and reported on the status topic, never a crash.
+- analysis: `edge.pipeline.FrameAnalyzer`, reset whenever a new session's statistics begin (the
+  countdown of an automatic start, or a `start` command), so baselines and speeds are the presenter's own.
+- sessions: `SessionTracker` (auto start on presence, end on absence, commands). While a session runs
+  its state is checkpointed atomically every `session.checkpoint_s` (edge/checkpoint.py). On start, a
+  checkpoint left by a crash or a power cut is published as `interrupted` (ended by `crash`), and the
+  checkpoint is removed only once the summary is in the spool.
+- MQTT: `Publisher` (retained status with Last Will, spooled QoS 1 summaries, live topic, commands).
+  Commands arrive on the publisher's worker thread; they are queued to the main loop, executed there,
+  and the worker sends the ack with the main loop's answer (or a refusal when the loop did not take
+  the command within `COMMAND_TIMEOUT_S`: then it is cancelled and changes nothing).
+- systemd: READY/WATCHDOG/STATUS/STOPPING through `edge.sdnotify` (the rules are in its docstring).
+
+SIGTERM/SIGINT end a running session as complete (ended by `shutdown`), spool its summary, wait briefly
+for the broker's acks, publish `offline` and exit 0. A non-looping recording that ends does the same
+with `end_of_video`.
+
+Exit codes (as `ppt-edge`'s): 0 stopped cleanly; 1 a runtime failure (systemd restarts it); 2 a setup
+problem a restart cannot fix: a configured file missing, models missing or corrupt, MQTT settings
+that can never work (the message names the config key).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from edge.capture import LatestFrameReader
+from edge.checkpoint import CheckpointStore
+from edge.commands import Command
+from edge.config import Config, missing_files
+from edge.features import FrameFeatures
+from edge.feedback import evaluate_stats
+from edge.publish import MqttSetupError, Publisher
+from edge.sdnotify import SdNotifier
+from edge.session import Session, SessionEvent, SessionTracker
+from edge.stats import EMOTIONS7
+from edge.summary import new_session_id, rfc3339, session_summary
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2  # = edge.cli.EXIT_ERROR (bad config, models, video); RestartPreventExitStatus=2
+
+READY_MQTT_GRACE_S = 10.0  # READY=1 without MQTT after this long: the spool covers a broker outage
+READY_TIMEOUT_S = 60.0  # READY=1 without a single analysed frame after this long (camera down)
+STATUS_INTERVAL_S = 30.0  # retained status refresh (fps, camera counters)
+SD_STATUS_INTERVAL_S = 10.0  # systemd STATUS= refresh when nothing but the fps changed
+COMMAND_TIMEOUT_S = 3.0  # a command the main loop did not take by then is refused and cancelled
+FRAME_WAIT_S = 0.5  # longest wait for a new frame before the loop does its other work
+MAX_CONSECUTIVE_ERRORS = 50  # analyser failures in a row before the daemon gives up (exit 1)
+SHUTDOWN_FLUSH_S = 5.0  # Publisher.close: time for the last acks and the `offline` status
+FPS_SMOOTHING = 0.1
+
+
+class Analyzer(Protocol):
+    """What the daemon needs from `edge.pipeline.FrameAnalyzer` (tests may pass a stand-in)."""
+
+    def analyze(self, frame_bgr: np.ndarray, t: float) -> Any: ...
+
+    def reset(self) -> None: ...
+
+    @property
+    def models_info(self) -> dict[str, dict[str, str]]: ...
+
+
+class SetupError(RuntimeError):
+    """The daemon cannot start; `exit_code` says whether a restart could help."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_CONFIG) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class _Request:
+    """A command handed from the publisher's worker thread to the main loop, answered once."""
+
+    def __init__(self, cmd: Command) -> None:
+        self.cmd = cmd
+        self.error: str | None = None
+        self.done = threading.Event()
+        self._lock = threading.Lock()
+        self._state = "queued"  # queued -> running -> done, or queued -> cancelled
+
+    def claim(self) -> bool:
+        """Main loop: take it for execution (False: it timed out and was cancelled)."""
+        with self._lock:
+            if self._state != "queued":
+                return False
+            self._state = "running"
+            return True
+
+    def cancel(self) -> bool:
+        """Worker: give up waiting (False: the main loop is executing it right now)."""
+        with self._lock:
+            if self._state != "queued":
+                return False
+            self._state = "cancelled"
+            return True
+
+    def finish(self, error: str | None) -> None:
+        self.error = error
+        with self._lock:
+            self._state = "done"
+        self.done.set()
+
+
+@dataclass
+class _SessionExtra:
+    """Per-session bookkeeping the tracker does not keep."""
+
+    dropped_at_start: float = 0.0
+
+
+class Daemon:
+    """The daemon's main loop; `run(stop)` blocks until `stop` is set, the recording ends or it fails.
+
+    `analyzer`: a ready analyser (default: `FrameAnalyzer(cfg)` with verified models).
+    `publisher_options`: extra keyword arguments for `Publisher` (e.g. `connack_timeout_s`).
+    """
+
+    def __init__(
+        self,
+        cfg: Config,
+        *,
+        analyzer: Analyzer | None = None,
+        notifier: SdNotifier | None = None,
+        publisher_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.analyzer = analyzer
+        self.sd = notifier if notifier is not None else SdNotifier()
+        self.publisher_options = dict(publisher_options or {})
+        self.reader: LatestFrameReader | None = None
+        self.publisher: Publisher | None = None
+        self.tracker = SessionTracker(cfg.session)
+        self.checkpoints = CheckpointStore(cfg.storage.state_dir)
+        self.models_info: dict[str, dict[str, str]] = {}
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._commands: queue.Queue[_Request] = queue.Queue()
+        self._period = 1.0 / cfg.analysis.fps
+        self._started_mono = time.monotonic()
+        self._next_due = 0.0
+        self._last_index = -1
+        self._last_t: float | None = None  # capture time of the last analysed frame
+        self._fps: float | None = None
+        self._frames_analysed = 0
+        self._dropped_slots = 0.0  # analysis slots lost because the analyser was slower than analysis.fps
+        self._errors = 0
+        self._consecutive_errors = 0
+        self._analysed_since_ping = False
+        self._last_ping = 0.0
+        self._last_checkpoint = 0.0
+        self._checkpoint_failed = False
+        self._last_status = 0.0
+        self._last_live = 0.0
+        self._live_interval = 1.0 / cfg.mqtt.live_hz if cfg.mqtt.live_hz > 0 else None
+        self._ready = False
+        self._camera_state = "starting"
+        self._sd_key = ""
+        self._last_sd_status = 0.0
+        self._extra = _SessionExtra()
+        self.sessions_published = 0
+
+    # -- public state (read from other threads: tests, the demo) --------------------------------
+    @property
+    def session_id(self) -> str | None:
+        """Id of the running session, if any."""
+        session = self.tracker.active
+        return None if session is None else session.meta.get("session_id")
+
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    def wake(self) -> None:
+        """Make the main loop look at its stop flag and command queue now (signal-safe)."""
+        self._wake.set()
+
+    # -- entry ----------------------------------------------------------------------------------
+    def run(self, stop: threading.Event | None = None) -> int:
+        """Set up, loop until stopped, shut down; the exit code."""
+        if stop is not None:
+            self._stop = stop
+        try:
+            self._setup()
+        except SetupError as exc:
+            logger.error("cannot start: %s", exc)
+            self.sd.status(f"failed: {exc}")
+            self._teardown()
+            return exc.exit_code
+        except Exception as exc:
+            logger.exception("cannot start")
+            self.sd.status(f"failed: {exc!r}")
+            self._teardown()
+            return EXIT_FAILURE
+        crashed = False
+        try:
+            self._loop()
+        except Exception:
+            logger.exception("daemon main loop failed")
+            crashed = True
+        finally:
+            self._shutdown(crashed)
+        return EXIT_FAILURE if crashed else EXIT_OK
+
+    # -- setup ----------------------------------------------------------------------------------
+    def _setup(self) -> None:
+        cfg = self.cfg
+        problems = missing_files(cfg)
+        if self.analyzer is not None:
+            problems = [p for p in problems if not p.startswith("models.")]
+        if problems:
+            raise SetupError("; ".join(problems))
+        try:
+            cfg.storage.state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SetupError(f"storage.state_dir: cannot create {cfg.storage.state_dir}: {exc}") from None
+
+        if self.analyzer is None:
+            self.sd.status("loading models")
+            self.analyzer = self._load_analyzer()
+        self.models_info = dict(self.analyzer.models_info)
+
+        self.sd.status("opening the camera")
+        try:
+            self.reader = LatestFrameReader.from_config(cfg.camera, name="ppt-capture")
+        except (ValueError, RuntimeError) as exc:
+            raise SetupError(f"camera: {exc}") from None
+        self.reader.start()
+
+        self.sd.status("connecting to MQTT")
+        try:
+            self.publisher = Publisher.from_config(
+                cfg,
+                models=self.models_info,
+                status_provider=self._status_fields,
+                on_command=self._on_command,
+                **self.publisher_options,
+            )
+            self.publisher.start()
+        except (MqttSetupError, OSError, ValueError) as exc:
+            self.publisher = None
+            raise SetupError(f"mqtt: {exc}") from None
+        logger.info(
+            "daemon up: device %s, camera %s, analysing at %g fps, MQTT %s:%d",
+            cfg.device.id, cfg.camera.backend, cfg.analysis.fps, cfg.mqtt.host, cfg.mqtt.port,
+        )
+        self._recover()
+
+    def _load_analyzer(self) -> Analyzer:
+        from edge.inference import ModelError
+        from edge.models import load_models
+
+        try:
+            models = load_models(self.cfg)
+        except ModelError as exc:
+            raise SetupError(f"models: {exc}") from None
+        try:
+            from edge.pipeline import FrameAnalyzer
+
+            return FrameAnalyzer(self.cfg, models)
+        except ModelError as exc:
+            raise SetupError(f"models: {exc}") from None
+
+    def _recover(self) -> None:
+        """Publish the session a crash or power cut left in the checkpoint as `interrupted`."""
+        self.checkpoints.remove_partial()
+        ck = self.checkpoints.load()
+        if ck is None:
+            return
+        try:
+            tracker = SessionTracker.from_dict(ck.tracker, self.cfg.session)
+        except (KeyError, TypeError, ValueError) as exc:
+            self.checkpoints.set_aside(f"session state does not restore: {exc!r}")
+            return
+        if tracker.active is None:
+            logger.info("checkpoint without a running session (state %s): removed", tracker.state)
+            self._remove_checkpoint()
+            return
+        session = tracker.active
+        logger.warning(
+            "found the checkpoint of session %s (saved %s): publishing it as interrupted",
+            session.meta.get("session_id"), ck.saved_at,
+        )
+        events = tracker.finish("crash")
+        for ev in events:
+            if ev.kind == "ended":
+                self._publish(ev.session, status="interrupted", frames_dropped=None, recovered=True)
+            else:
+                logger.info("interrupted session %s was too short to keep: dropped",
+                            ev.session.meta.get("session_id"))
+                self._remove_checkpoint()
+
+    # -- main loop ------------------------------------------------------------------------------
+    def _loop(self) -> None:
+        assert self.reader is not None
+        # READY's MQTT grace counts from here (model loading can be slow); `online` went out in on_connect.
+        self._next_due = self._last_status = self._started_mono = time.monotonic()
+        while not self._stop.is_set():
+            self._run_commands()
+            now = time.monotonic()
+            self._periodic(now)
+            if self.reader.ended:
+                self._handle(self.tracker.finish("end_of_video", t=self._last_t))
+                logger.info("the recording ended: stopping")
+                return
+            if now < self._next_due:
+                self._sleep(self._next_due - now)
+                continue
+            frame = self.reader.get(after=self._last_index, timeout=FRAME_WAIT_S)
+            got = time.monotonic()
+            if frame is None:
+                self._no_frame(got)
+                continue
+            self._analyse(frame.image, frame.timestamp, frame.index)
+            after = time.monotonic()
+            due = max(self._next_due, got) + self._period
+            if due < after:  # slower than analysis.fps: skip the lost slots, never catch up
+                self._dropped_slots += (after - due) / self._period
+                due = after
+            self._next_due = due
+
+    def _sleep(self, seconds: float) -> None:
+        if self._wake.wait(min(seconds, 0.5)):
+            self._wake.clear()
+
+    def _no_frame(self, now: float) -> None:
+        """No new frame within FRAME_WAIT_S: the camera is slow, stalled or being reopened."""
+        self._next_due = now  # a camera outage is not analysis lag
+        if self.tracker.session is not None and self.reader is not None:
+            state = self.reader.state.state
+            if state not in ("ok",):
+                # A camera that is gone cannot see the presenter: time passes as absence, so a long
+                # outage ends the session (at the presenter's last frame), a short hiccup does not.
+                t = max(now, self._last_t or now)
+                self._handle(self.tracker.update(t, False))
+
+    def _analyse(self, image: np.ndarray, t: float, index: int) -> None:
+        assert self.analyzer is not None
+        gap = index - self._last_index if self._last_index >= 0 else 1
+        self._last_index = index
+        try:
+            result = self.analyzer.analyze(image, t)
+        except Exception:
+            self._errors += 1
+            self._consecutive_errors += 1
+            if self._consecutive_errors == 1 or self._consecutive_errors % 10 == 0:
+                logger.exception("analysing a frame failed (%d in a row)", self._consecutive_errors)
+            if self._consecutive_errors >= MAX_CONSECUTIVE_ERRORS:
+                raise RuntimeError(f"{self._consecutive_errors} frames in a row failed to analyse") from None
+            return
+        self._consecutive_errors = 0
+        self._frames_analysed += 1
+        self._analysed_since_ping = True
+        if self._last_t is not None and t > self._last_t:
+            inst = 1.0 / (t - self._last_t)
+            self._fps = inst if self._fps is None else (1 - FPS_SMOOTHING) * self._fps + FPS_SMOOTHING * inst
+        self._last_t = t
+
+        features: FrameFeatures = result.features
+        previous = self.tracker.session
+        events = self.tracker.update(t, features.present)
+        stats = self.tracker.stats
+        if stats is not None and self.tracker.last_t == t:
+            new = self.tracker.session is not previous
+            stats.add_seen(1 if new else gap, t)
+            stats.add_frame(t, features)
+            if result.emotion is not None and features.present:
+                stats.add_emotion(t, int(result.emotion))
+            if new:
+                self.analyzer.reset()  # this session's baselines, speeds and crop are its own
+        self._handle(events)
+        self._live(t, features, result.emotion)
+
+    # -- sessions -------------------------------------------------------------------------------
+    def _handle(self, events: list[SessionEvent]) -> None:
+        for ev in events:
+            if ev.kind == "started":
+                self._started(ev.session)
+            elif ev.kind == "ended":
+                self._publish(
+                    ev.session,
+                    status="complete",
+                    frames_dropped=int(self._dropped_slots - self._extra.dropped_at_start),
+                )
+            else:
+                logger.info(
+                    "session %s dropped (%s): %.1f s is shorter than session.min_duration_s = %g",
+                    ev.session.meta.get("session_id"), ev.reason, ev.session.duration,
+                    self.cfg.session.min_duration_s,
+                )
+                self._remove_checkpoint()
+            self._last_status = 0.0  # the status names the running session: refresh it now
+
+    def _started(self, session: Session) -> None:
+        wall = time.time() - max(0.0, time.monotonic() - session.start_t)
+        session.meta.update(
+            session_id=new_session_id(self.cfg.device.id, wall),
+            started_at=rfc3339(wall),
+            device=self.cfg.device.id,
+            models=self.models_info,
+        )
+        self._extra = _SessionExtra(dropped_at_start=self._dropped_slots)
+        logger.info("session %s started%s", session.meta["session_id"],
+                    f" (label {session.label!r})" if session.label else "")
+        self._checkpoint(force=True)
+
+    def _publish(
+        self, session: Session, *, status: str, frames_dropped: int | None, recovered: bool = False
+    ) -> None:
+        """Build the summary, put it in the spool (durable), then drop the checkpoint."""
+        assert self.publisher is not None
+        sid = session.meta.get("session_id")
+        try:
+            summary = session_summary(
+                session,
+                device=self.cfg.device.id,
+                models=session.meta.get("models") or self.models_info,
+                status=status,
+                feedback_cfg=self.cfg.feedback,
+                frames_dropped=frames_dropped,
+            )
+            self.publisher.publish_summary(summary)
+        except OSError as exc:
+            if recovered:  # set aside, or the next session's checkpoint would overwrite it
+                self.checkpoints.set_aside(f"its summary could not be spooled: {exc}")
+            else:
+                logger.error("summary of session %s could not be spooled: %s", sid, exc)
+            return
+        except (ValueError, KeyError, TypeError) as exc:
+            # A summary the collector would refuse anyway: keep the evidence, do not retry forever.
+            logger.error("summary of session %s is invalid and was not published: %s", sid, exc)
+            if recovered:
+                self.checkpoints.set_aside(f"its summary is invalid: {exc}")
+            else:
+                self._remove_checkpoint()
+            return
+        self.sessions_published += 1
+        logger.info(
+            "session %s %s (%s, %.1f s, %d findings)", summary["session_id"],
+            "recovered" if recovered else "ended", session.ended_by, summary["duration_s"],
+            len(summary["feedback"]),
+        )
+        self._remove_checkpoint()
+
+    def _checkpoint(self, force: bool = False) -> None:
+        session = self.tracker.active
+        if session is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_checkpoint < self.cfg.session.checkpoint_s:
+            return
+        self._last_checkpoint = now
+        try:
+            self.checkpoints.save(self.tracker.to_dict(), dict(session.meta, label=session.label))
+        except (OSError, ValueError) as exc:
+            if not self._checkpoint_failed:
+                logger.error("cannot write the session checkpoint %s: %s", self.checkpoints.path, exc)
+            self._checkpoint_failed = True
+            return
+        if self._checkpoint_failed:
+            logger.info("session checkpoint written again")
+        self._checkpoint_failed = False
+
+    def _remove_checkpoint(self) -> None:
+        try:
+            self.checkpoints.remove()
+        except OSError as exc:
+            logger.error("cannot remove the checkpoint %s: %s", self.checkpoints.path, exc)
+
+    # -- commands -------------------------------------------------------------------------------
+    def _on_command(self, cmd: Command) -> str | None:
+        """Publisher worker thread: hand the command to the main loop and wait for its answer."""
+        req = _Request(cmd)
+        self._commands.put(req)
+        self._wake.set()
+        if not req.done.wait(COMMAND_TIMEOUT_S):
+            if req.cancel():
+                return f"device busy: not executed within {COMMAND_TIMEOUT_S:g}s"
+            req.done.wait()  # the main loop is executing it right now: short
+        return req.error
+
+    def _run_commands(self) -> None:
+        while True:
+            try:
+                req = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            if not req.claim():
+                continue
+            try:
+                error = self._execute(req.cmd)
+            except Exception as exc:
+                logger.exception("command %s (%s) failed", req.cmd.id, req.cmd.cmd)
+                error = f"internal error: {exc}"
+            req.finish(error)
+
+    def _command_time(self) -> float:
+        """The tracker's clock for a command: just after the last analysed frame while frames flow."""
+        now = time.monotonic()
+        if self._last_t is not None and now - self._last_t < 1.0:
+            return self._last_t
+        return max(now, self.tracker.last_t or now)
+
+    def _execute(self, cmd: Command) -> str | None:
+        """Run one command on the main loop; None when done, else why it was refused (nothing changed)."""
+        assert self.analyzer is not None
+        t = self._command_time()
+        if cmd.cmd == "start":
+            running = self.tracker.active
+            if running is not None:
+                return f"a session is already running ({running.meta.get('session_id')})"
+            previous = self.tracker.session
+            if cmd.label is not None:
+                self.tracker.set_label(cmd.label)
+            events = self.tracker.command_start(t)
+            if self.tracker.session is not previous:
+                self.analyzer.reset()
+            self._handle(events)
+            return None
+        if cmd.cmd == "stop":
+            if self.tracker.state == "active":
+                self._handle(self.tracker.command_stop(t))
+                return None
+            if self.tracker.state == "pending":
+                self.tracker.command_stop(t)  # cancels the countdown
+                logger.info("session countdown cancelled by a stop command")
+                return None
+            return "no session is running"
+        if cmd.cmd == "label":
+            self.tracker.set_label(cmd.label)
+            running = self.tracker.active
+            logger.info(
+                "label %r set for %s", cmd.label,
+                f"session {running.meta.get('session_id')}" if running else "the next session",
+            )
+            self._checkpoint(force=True)
+            return None
+        return f"unknown command {cmd.cmd!r}"  # parse_command refuses these already
+
+    # -- periodic work: live, checkpoint, status, systemd ------------------------------------------
+    def _live(self, t: float, features: FrameFeatures, emotion: int | None) -> None:
+        session = self.tracker.active
+        if session is None or self._live_interval is None or self.publisher is None:
+            return
+        now = time.monotonic()
+        if now - self._last_live < self._live_interval or not self.publisher.connected:
+            return
+        try:
+            findings = len(evaluate_stats(session.stats, self.cfg.feedback))
+        except Exception:  # the live topic is a nicety: never let it break the loop
+            logger.debug("live findings failed", exc_info=True)
+            findings = None
+        sent = self.publisher.publish_live({
+            "session_id": session.meta.get("session_id"),
+            "label": session.label,
+            "elapsed_s": round(max(0.0, t - session.start_t), 1),
+            "present": features.present,
+            "facing": features.facing_audience,
+            "gesturing": features.gesturing,
+            "emotion": EMOTIONS7[emotion] if emotion is not None and 0 <= emotion < len(EMOTIONS7) else None,
+            "findings": findings,
+            "frames": session.stats.analysed,
+            "fps": None if self._fps is None else round(self._fps, 1),
+        })
+        if sent:  # else the publisher's own throttle said "not yet": try again on the next frame
+            self._last_live = now
+
+    def _periodic(self, now: float) -> None:
+        self._checkpoint()
+        camera = self.reader.state.state if self.reader is not None else "stopped"
+        publisher = self.publisher
+        if camera != self._camera_state:
+            self._camera_state = camera
+            self._last_status = 0.0
+        if publisher is not None and now - self._last_status >= STATUS_INTERVAL_S:
+            if publisher.publish_status():
+                self._last_status = now
+        mqtt_up = publisher is not None and publisher.connected
+        if not self._ready:
+            waited = now - self._started_mono
+            if self._frames_analysed and (mqtt_up or waited >= READY_MQTT_GRACE_S):
+                self._ready = True
+            elif waited >= READY_TIMEOUT_S:
+                self._ready = True
+            if self._ready:
+                self.sd.ready(self._sd_status(camera, mqtt_up))
+                logger.info("ready (%s)", self._sd_status(camera, mqtt_up))
+        else:
+            # STATUS= on every change of camera, MQTT or session, and every SD_STATUS_INTERVAL_S for fps.
+            key = f"{camera}|{mqtt_up}|{self.session_id}"
+            if key != self._sd_key or now - self._last_sd_status >= SD_STATUS_INTERVAL_S:
+                self._sd_key, self._last_sd_status = key, now
+                self.sd.status(self._sd_status(camera, mqtt_up))
+        interval = self.sd.watchdog_interval_s
+        if interval is not None and now - self._last_ping >= interval:
+            # Only a loop that analyses frames, or one that is alive waiting for a camera the reader
+            # is reopening (reported on the status topic), proves it is not wedged.
+            if self._analysed_since_ping or camera == "reopening":
+                self.sd.watchdog()
+                self._last_ping = now
+                self._analysed_since_ping = False
+
+    def _sd_status(self, camera: str, mqtt_up: bool) -> str:
+        session = self.tracker.active
+        if self._fps is not None:
+            fps = f"{self._fps:.1f} fps"
+        else:
+            fps = f"{self._frames_analysed} frames analysed" if self._frames_analysed else "no frame yet"
+        return (
+            f"camera {camera}, {fps}, MQTT {'connected' if mqtt_up else 'not connected (spooling)'}, "
+            + (f"session {session.meta.get('session_id')}" if session else "no session")
+        )
+
+    def _status_fields(self) -> dict[str, Any]:
+        """Extra fields of the retained status (called from paho's thread: reads only)."""
+        reader = self.reader
+        session = self.tracker.active
+        return {
+            "fps": None if self._fps is None else round(self._fps, 2),
+            "target_fps": self.cfg.analysis.fps,
+            "camera": reader.status() if reader is not None else None,
+            "frames_analysed": self._frames_analysed,
+            "analysis_slots_missed": int(self._dropped_slots),  # analyser slower than analysis.fps
+            "analysis_errors": self._errors,
+            "session": None if session is None else session.meta.get("session_id"),
+            "ready": self._ready,
+        }
+
+    # -- shutdown -------------------------------------------------------------------------------
+    def _shutdown(self, crashed: bool) -> None:
+        self.sd.stopping("shutting down")
+        if crashed:
+            self._checkpoint(force=True)  # published as interrupted on the next start
+        else:
+            try:
+                self._handle(self.tracker.finish("shutdown", t=self._last_t))
+            except Exception:
+                logger.exception("could not finish the running session; its checkpoint stays")
+        while True:  # commands still waiting get a clear refusal
+            try:
+                req = self._commands.get_nowait()
+            except queue.Empty:
+                break
+            if req.claim():
+                req.finish("the device is shutting down")
+        self._teardown()
+        logger.info("stopped")
+
+    def _teardown(self) -> None:
+        if self.publisher is not None:
+            try:
+                self.publisher.close(SHUTDOWN_FLUSH_S)
+            except Exception:
+                logger.exception("closing the MQTT publisher failed")
+            self.publisher = None
+        if self.reader is not None:
+            self.reader.stop()
+        self.sd.close()
+
+
+def main_run(cfg: Config) -> int:
+    """`ppt-edge run`: the daemon until SIGTERM/SIGINT (or the end of a non-looping recording)."""
+    stop = threading.Event()
+    daemon = Daemon(cfg)
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if not stop.is_set():
+            logger.info("%s received: finishing the session and stopping", signal.Signals(signum).name)
+        stop.set()
+        daemon.wake()
+
+    old: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            old[sig] = signal.signal(sig, on_signal)
+    try:
+        return daemon.run(stop)
+    finally:
+        for signum, handler in old.items():
+            signal.signal(signum, handler)
+
+
+__all__ = ["Daemon", "SetupError", "main_run", "EXIT_OK", "EXIT_FAILURE", "EXIT_CONFIG"]
