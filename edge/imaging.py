@@ -6,6 +6,7 @@ exactly what the camera path feeds the model.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -31,18 +32,27 @@ def crop_and_resize(frame_bgr: np.ndarray, region: CropRegion, size: int, out: n
 
     Aspect ratio is preserved because the region is square; `out` lets the hot path reuse one buffer.
     """
-    h, w = frame_bgr.shape[:2]
     s = size / region.size
     if out is None:
         out = np.empty((size, size, 3), dtype=np.uint8)
-    src = frame_bgr
-    sx = sy = s
     if s < 0.5:
-        # warpAffine has no area filter: shrink with INTER_AREA first so that small models see no aliasing
-        src = cv2.resize(frame_bgr, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+        # warpAffine has no area filter: shrink with INTER_AREA first so that small models see no
+        # aliasing; only the part of the frame inside the region (a view, no copy) is shrunk.
+        fh, fw = frame_bgr.shape[:2]
+        x0, y0 = max(0, int(math.floor(region.x0))), max(0, int(math.floor(region.y0)))
+        x1, y1 = min(fw, int(math.ceil(region.x0 + region.size))), min(fh, int(math.ceil(region.y0 + region.size)))
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            out.fill(0)
+            return out
+        part = frame_bgr[y0:y1, x0:x1]
+        h, w = part.shape[:2]
+        src = cv2.resize(part, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
         sx, sy = src.shape[1] / w, src.shape[0] / h
-    # affine map from `src` pixels to model-input pixels: x' = (x / sx - x0) * s
-    m = np.array([[s / sx, 0.0, -region.x0 * s], [0.0, s / sy, -region.y0 * s]], dtype=np.float64)
+        ox, oy = region.x0 - x0, region.y0 - y0
+    else:
+        src, sx, sy, ox, oy = frame_bgr, 1.0, 1.0, region.x0, region.y0
+    # affine map from `src` pixels to model-input pixels: x' = (x / sx - ox) * s
+    m = np.array([[s / sx, 0.0, -ox * s], [0.0, s / sy, -oy * s]], dtype=np.float64)
     cv2.warpAffine(src, m, (size, size), dst=out, flags=cv2.INTER_LINEAR,
                    borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
     cv2.cvtColor(out, cv2.COLOR_BGR2RGB, dst=out)

@@ -135,6 +135,41 @@ def cmd_evaluate_pose(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_holdout_pose(args: argparse.Namespace) -> int:
+    """Calibrate on one folder and measure on the other, both ways: agreement with no overlap."""
+    import numpy as np
+
+    from edge.imaging import letterbox
+    from tools.quantize import movenet as mn
+    from tools.quantize.calibration import calibration_set, collect_frames
+    from tools.quantize.manifest import update_entry
+
+    src = mn.load_source(args.source, args.variant, None)
+    f32 = mn.float_tflite(src)
+    float_nodes = mn.decode_nodes(f32)
+    rows = []
+    for calib_dir, eval_dir in ((args.a, args.b), (args.b, args.a)):
+        frames = collect_frames([eval_dir], video_every=1)
+        inputs = np.stack([letterbox(f, src.size) for _, f in frames])
+        reference = mn.run_tflite(f32, inputs)
+        calib = calibration_set([calib_dir], src.size, views_per_frame=args.views, seed=args.seed)
+        calibrated = mn.calibrated_model(src, calib)
+        sensitive = mn.layer_sensitivity(src, calib, float_nodes)[: args.float_layers] if args.float_layers else []
+        ours = mn.quantize(calibrated, float_nodes + [n for n, _ in sensitive])
+        row = {"calibrated_on": calib_dir.name, "measured_on": eval_dir.name, "images": len(frames)}
+        a = mn.agreement(reference, mn.run_tflite(ours, inputs))
+        print(a.line(f"ours[{calib_dir.name}->{eval_dir.name}]"))
+        row["ours"] = {"mean_err": round(a.mean_err, 5), "p90_err": round(a.p90_err, 5), "n": a.n}
+        if args.reference:
+            r = mn.agreement(reference, mn.run_tflite(args.reference, inputs))
+            print(r.line(f"reference[{eval_dir.name}]"))
+            row["reference"] = {"mean_err": round(r.mean_err, 5), "p90_err": round(r.p90_err, 5), "n": r.n}
+        rows.append(row)
+    if args.manifest and args.entry:
+        update_entry(args.manifest, args.entry, holdout={"rows": rows, "command": _command_line()})
+    return 0
+
+
 def cmd_latency(args: argparse.Namespace) -> int:
     import platform
 
@@ -237,6 +272,19 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument("--video-every", type=int, default=1, help="use every Nth video frame")
     ep.add_argument("--manifest", type=Path, help="record the figures for models that live beside it")
     ep.set_defaults(func=cmd_evaluate_pose)
+
+    ho = sub.add_parser("holdout-pose", help="calibrate on folder A, measure on B, and the other way round")
+    ho.add_argument("--variant", choices=["lightning", "thunder"], required=True)
+    ho.add_argument("--source", type=Path, required=True)
+    ho.add_argument("--a", type=Path, required=True, help="first folder of images/videos")
+    ho.add_argument("--b", type=Path, required=True, help="second folder of images/videos")
+    ho.add_argument("--reference", type=Path, help="another int8 model to measure on the same frames")
+    ho.add_argument("--views", type=int, default=2)
+    ho.add_argument("--float-layers", type=int, default=6)
+    ho.add_argument("--seed", type=int, default=0)
+    ho.add_argument("--manifest", type=Path)
+    ho.add_argument("--entry", help="manifest entry to record the figures under")
+    ho.set_defaults(func=cmd_holdout_pose)
 
     la = sub.add_parser("latency", help="median invoke time at 1 and 2 threads, models interleaved")
     la.add_argument("--model", action="append", required=True, metavar="NAME=PATH")

@@ -68,6 +68,19 @@ def render_card(entry: dict[str, Any]) -> str:
             lines.append(f"- {r['name']}: mean_err={_fmt(r['mean_err'])} p90_err={_fmt(r['p90_err'])} "
                          f"score_diff={_fmt(r['score_diff'])} n={r['n']}")
         lines += ["", "```", ag.get("command", ""), "```", ""]
+    ho = entry.get("holdout")
+    if ho:
+        lines += ["The figures above calibrate and measure on overlapping frames. With no overlap "
+                  "(calibrated on one folder, measured on the other):", "",
+                  "| calibrated on | measured on | frames | ours mean_err | ours p90_err "
+                  "| reference mean_err | reference p90_err |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        for row in ho["rows"]:
+            ref = row.get("reference", {})
+            lines.append(f"| {row['calibrated_on']} | {row['measured_on']} | {row['images']} | "
+                         f"{row['ours']['mean_err']:.4f} | {row['ours']['p90_err']:.4f} | "
+                         f"{ref.get('mean_err', float('nan')):.4f} | {ref.get('p90_err', float('nan')):.4f} |")
+        lines += ["", "```", ho.get("command", ""), "```", ""]
     acc = entry.get("accuracy")
     if acc:
         lines += [f"Accuracy on FER2013 `{acc.get('data')}` (7 classes; 3 classes = positive, negative, neutral):",
