@@ -1,0 +1,235 @@
+"""`ppt-edge analyze`: a recording in, one session summary out, as fast as the models allow.
+
+Frames are picked by their own timestamps at `analysis.fps` (not by wall-clock time), so a recording
+is analysed the same way however fast the machine is; frames in between are only grabbed (demuxed and
+decoded as little as the codec allows), never converted. A recording is one session: every analysed
+frame feeds one `SessionStats`, from the first frame to the last (no automatic start/stop, which is
+the live camera's business), and the summary ends "end_of_video".
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, TextIO
+
+import cv2
+import numpy as np
+
+from edge.config import Config
+from edge.pipeline import FrameAnalyzer
+from edge.schema import validate_summary
+from edge.stats import SessionStats
+from edge.summary import build_summary, new_session_id
+
+logger = logging.getLogger(__name__)
+
+
+class VideoError(RuntimeError):
+    """A recording that cannot be analysed; the message is one line meant for the user."""
+
+
+class NoPersonError(VideoError):
+    """The recording was read, but no presenter was found in any analysed frame."""
+
+
+@dataclass
+class VideoInfo:
+    path: Path
+    width: int
+    height: int
+    fps: float  # as the container says (0 when unknown)
+    frames: int  # as the container says (0 when unknown)
+
+
+def open_video(path: Path) -> tuple[Any, VideoInfo]:
+    """Open a recording with OpenCV; VideoError when it is missing or not a video OpenCV can read."""
+    path = Path(path)
+    if not path.exists():
+        raise VideoError(f"video not found: {path}")
+    if not path.is_file():
+        raise VideoError(f"not a file: {path}")
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        cap.release()
+        raise VideoError(f"cannot read {path}: not a video format OpenCV can decode")
+    info = VideoInfo(
+        path=path,
+        width=int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0),
+        height=int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0),
+        fps=float(cap.get(cv2.CAP_PROP_FPS) or 0.0),
+        frames=max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)),
+    )
+    return cap, info
+
+
+class FrameSampler:
+    """Walks a recording and yields `(index, t, frame)` for the frames picked at `fps` by timestamp.
+
+    A frame is picked when its timestamp reaches the next slot of a regular grid (k / fps seconds);
+    the others are only grabbed. Timestamps come from the container (CAP_PROP_POS_MSEC); should they
+    not advance (some backends), the frame index over the container's frame rate stands in.
+    `grabbed` counts every frame read, `decode_s` the time spent reading them.
+    """
+
+    def __init__(self, cap: Any, info: VideoInfo, fps: float) -> None:
+        self.cap = cap
+        self.info = info
+        self.period = 1.0 / fps
+        self.grabbed = 0
+        self.last_t: float | None = None
+        self.decode_s = 0.0
+        self._frame: np.ndarray | None = None
+
+    def _timestamp(self, index: int) -> float:
+        t = float(self.cap.get(cv2.CAP_PROP_POS_MSEC) or 0.0) / 1000.0
+        if index > 0 and (self.last_t is None or not math.isfinite(t) or t <= self.last_t):
+            fps = self.info.fps if self.info.fps > 0 else 30.0
+            t = index / fps
+        return t
+
+    def __iter__(self) -> Iterator[tuple[int, float, np.ndarray]]:
+        next_t = 0.0
+        index = 0
+        while True:
+            t0 = time.perf_counter()
+            ok = self.cap.grab()
+            if not ok:
+                self.decode_s += time.perf_counter() - t0
+                return
+            t = self._timestamp(index)
+            picked = t + 1e-6 >= next_t
+            frame = None
+            if picked:
+                ok, frame = self.cap.retrieve(self._frame)
+                if not ok or frame is None:
+                    self.decode_s += time.perf_counter() - t0
+                    raise VideoError(f"cannot decode frame {index} of {self.info.path}")
+                self._frame = frame
+            self.decode_s += time.perf_counter() - t0
+            self.grabbed += 1
+            self.last_t = t
+            if picked:
+                while next_t <= t + 1e-6:
+                    next_t += self.period
+                assert frame is not None
+                yield index, t, frame
+            index += 1
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal (stderr), redrawn at most 5 times a second."""
+
+    def __init__(self, total: int, stream: TextIO | None = None, width: int = 30) -> None:
+        self.total = max(0, total)
+        self.stream = stream if stream is not None else sys.stderr
+        self.width = width
+        self._last = 0.0
+        self._start = time.monotonic()
+
+    def update(self, done: int, analysed: int, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < 0.2:
+            return
+        self._last = now
+        rate = analysed / max(now - self._start, 1e-6)
+        if self.total:
+            frac = min(1.0, done / self.total)
+            bar = "#" * int(frac * self.width)
+            text = (f"\r[{bar:<{self.width}}] {frac * 100:3.0f}%  {done}/{self.total} frames, "
+                    f"{rate:.1f} analysed/s")
+        else:
+            text = f"\r{done} frames, {rate:.1f} analysed/s"
+        self.stream.write(text)
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+@dataclass
+class AnalysisResult:
+    summary: dict[str, Any]
+    stats: SessionStats
+    video: VideoInfo
+    wall_s: float  # time the analysis took
+
+
+def analyze_video(
+    path: Path,
+    cfg: Config,
+    analyzer: FrameAnalyzer | None = None,
+    progress: bool | None = None,
+    on_frame: Callable[[int, float], None] | None = None,
+) -> AnalysisResult:
+    """Analyse a whole recording as one session; returns its validated summary.
+
+    `progress` None shows a bar when stderr is a terminal. Raises VideoError (missing, unreadable,
+    empty video), NoPersonError (nobody in view), ModelError (from loading the models).
+    The summary's clock: it starts when the analysis started and lasts as long as the recording (a
+    file carries no trustworthy wall-clock time of its own); the label is the file's name.
+    """
+    path = Path(path)
+    cap, info = open_video(path)
+    started_wall = datetime.now(timezone.utc)
+    t_start = time.perf_counter()
+    try:
+        if analyzer is None:
+            analyzer = FrameAnalyzer(cfg)
+        else:
+            analyzer.reset()
+        stats = SessionStats(0.0, bin_s=cfg.session.bin_s, max_bins=cfg.session.max_bins)
+        sampler = FrameSampler(cap, info, cfg.analysis.fps)
+        show = sys.stderr.isatty() if progress is None else progress
+        bar = ProgressBar(info.frames) if show else None
+        first_t: float | None = None
+        for index, t, frame in sampler:
+            if first_t is None:
+                first_t = t
+                stats.t0 = t
+            # frames grabbed since the last analysed one count as seen, at this frame's time
+            stats.add_seen(sampler.grabbed - stats.seen, t)
+            result = analyzer.analyze(frame, t)
+            stats.add_frame(t, result.features)
+            if result.emotion is not None:
+                stats.add_emotion(t, result.emotion)
+            if bar is not None:
+                bar.update(index + 1, stats.analysed)
+            if on_frame is not None:
+                on_frame(index, t)
+        if sampler.grabbed > stats.seen and sampler.last_t is not None:
+            stats.add_seen(sampler.grabbed - stats.seen, sampler.last_t)
+        if bar is not None:
+            bar.update(sampler.grabbed, stats.analysed, force=True)
+            bar.close()
+    finally:
+        cap.release()
+    if stats.analysed == 0:
+        raise VideoError(f"cannot read {path}: no frame could be decoded")
+    if stats.with_person == 0:
+        raise NoPersonError(f"no person found in {path} ({stats.analysed} frames analysed)")
+    duration = max(stats.duration(), 0.0)
+    summary = build_summary(
+        stats,
+        session_id=new_session_id(cfg.device.id, started_wall),
+        device=cfg.device.id,
+        started_at=started_wall,
+        ended_at=started_wall + timedelta(seconds=duration),
+        models=analyzer.models_info,
+        status="complete",
+        ended_by="end_of_video",
+        label=path.name[:200],
+        feedback_cfg=cfg.feedback,
+    )
+    validate_summary(summary)
+    wall = time.perf_counter() - t_start
+    logger.info("%s: %d frames read, %d analysed (%d with the presenter, %d faces classified) in %.1f s",
+                path.name, stats.seen, stats.analysed, stats.with_person, stats.emotion_frames, wall)
+    return AnalysisResult(summary, stats, info, wall)
