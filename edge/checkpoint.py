@@ -26,6 +26,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from edge.durable import atomic_write, fsync_dir
+
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_VERSION = 1
@@ -47,14 +49,6 @@ class Checkpoint:
     meta: dict[str, Any]
     saved_at: str | None
     path: Path
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _utc_now() -> str:
@@ -83,17 +77,7 @@ class CheckpointStore:
         }
         payload = json.dumps(data, separators=(",", ":"), allow_nan=False).encode("utf-8")
         self.dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640)
-        try:
-            view = memoryview(payload)
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(self._tmp, self.path)
-        _fsync_dir(self.dir)
+        atomic_write(self.path, payload, self._tmp)
 
     def load(self) -> Checkpoint | None:
         """The checkpoint, None when there is none; a corrupt one is set aside (logged) -> None."""
@@ -138,7 +122,7 @@ class CheckpointStore:
         try:
             target_dir.mkdir(parents=True, exist_ok=True)
             os.replace(self.path, target)
-            _fsync_dir(self.dir)
+            fsync_dir(self.dir)
         except OSError as exc:
             logger.error("checkpoint %s is unusable (%s) and could not be moved aside: %s; deleting it",
                          self.path, reason, exc)
@@ -153,7 +137,7 @@ class CheckpointStore:
             self.path.unlink()
         except FileNotFoundError:
             return False
-        _fsync_dir(self.dir)
+        fsync_dir(self.dir)
         return True
 
     def remove_partial(self) -> None:

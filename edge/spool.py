@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edge.durable import atomic_write, fsync_dir
+
 logger = logging.getLogger(__name__)
 
 SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{8,80}$")  # same as schema v1: safe in file names and topics
@@ -42,15 +44,6 @@ class SpoolEntry:
     @property
     def summary(self) -> dict[str, Any]:
         return json.loads(self.payload)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename or unlink in `directory` durable (the file's own fsync does not cover its name)."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def encode_summary(summary: Mapping[str, Any]) -> bytes:
@@ -99,7 +92,7 @@ class Spool:
             if target.exists():
                 target = self.corrupt_dir / f"{path.stem}.{time.time_ns()}{path.suffix}"
             os.replace(path, target)
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
             logger.error("spool: corrupt file %s moved to %s: %s", path.name, target, reason)
         except OSError as exc:
             logger.error("spool: corrupt file %s (%s) could not be moved aside: %s", path.name, reason, exc)
@@ -166,17 +159,7 @@ class Spool:
             spool_id = existing[0].stem if existing else f"{self._next_stamp():020d}-{session_id}"
             final = self.directory / f"{spool_id}.json"
             tmp = self.directory / f"{spool_id}{_TMP_SUFFIX}"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(payload)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, final)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
-            _fsync_dir(self.directory)
+            atomic_write(final, payload, tmp)
             for extra in existing[1:]:
                 extra.unlink(missing_ok=True)
             self._enforce_bound(keep=spool_id)
@@ -214,7 +197,7 @@ class Spool:
                 path.unlink()
             except FileNotFoundError:
                 return False
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
         logger.debug("spool: removed %s", spool_id)
         return True
 
