@@ -177,3 +177,36 @@ def test_bad_sources_are_named(tmp_path: Path, shared_dir: Path, images_dir: Pat
               "--out", str(tmp_path / "e.tflite"), "--limit", "4")
     assert r.returncode == 2 and "train.npz" in r.stderr and "48×48" in r.stderr
     assert not (tmp_path / "x.tflite").exists()
+
+
+def test_savedmodel_source_gives_the_same_float_model(tmp_path: Path, shared_dir: Path, images_dir: Path) -> None:
+    """A user who downloads MoveNet from TF Hub/Kaggle has a SavedModel with an int32 input: accept it."""
+    import tensorflow as tf
+
+    from edge.imaging import letterbox
+    from tools.quantize import movenet as mn
+    from tools.quantize.calibration import collect_frames
+
+    tfjs = mn.load_source(shared_dir / "models" / "tfjs" / "movenet-lightning.json", "lightning")
+
+    class Hub(tf.Module):
+        def __init__(self, fn: object) -> None:
+            super().__init__()
+            self.fn = fn
+
+        @tf.function(input_signature=[tf.TensorSpec([1, 192, 192, 3], tf.int32, name="input")])
+        def serve(self, input: tf.Tensor) -> dict:  # noqa: A002 (TF Hub's input name)
+            out = self.fn(tf.cast(input, tf.float32))  # the pruned graph function returns a list
+            return {"output_0": out[0] if isinstance(out, (list, tuple)) else out}
+
+    hub = Hub(tfjs.function)
+    tf.saved_model.save(hub, str(tmp_path / "sm"), signatures={"serving_default": hub.serve})
+    saved = mn.load_source(tmp_path / "sm", "lightning")
+    assert "saved_model.pb" in saved.sources
+    frames = collect_frames([images_dir / "tfjs_pose.jpg", images_dir / "coral_squat.bmp"])
+    inputs = np.stack([letterbox(f, 192) for _, f in frames])
+    ref = mn.run_tflite(mn.float_tflite(tfjs), inputs)
+    assert np.abs(mn.run_tflite(mn.float_tflite(saved), inputs) - ref).max() < 1e-5
+    f32 = mn.float_tflite(saved)
+    q = mn.quantize(mn.calibrated_model(saved, inputs), mn.decode_nodes(f32))
+    assert mn.agreement(ref, mn.run_tflite(q, inputs)).mean_err < 0.05
