@@ -37,6 +37,7 @@ __all__ = [
     "MQTT_USER",
     "MQTT_PASSWORD",
     "Subscriber",
+    "RunningCollector",
 ]
 
 MQTT_USER = "room-1"
@@ -485,3 +486,37 @@ def make_summary(
             },
         ],
     }
+
+
+class RunningCollector:
+    """The real collector (`edge.collector.listen.Listener`) on a thread, storing into `db`."""
+
+    def __init__(self, broker: Mosquitto, db: Path, **kwargs: Any) -> None:
+        from edge.collector.listen import Listener
+        from edge.collector.store import Store
+
+        self.db = db
+        self.store = Store(db)
+        self.sessions: list[str] = []
+        self.stop = threading.Event()
+        self.listener = Listener(
+            self.store,
+            host=broker.host,
+            port=broker.port,
+            reconnect_max_s=1,
+            on_session=lambda o: self.sessions.append(o.session_id),
+            **kwargs,
+        )
+        self.thread = threading.Thread(target=self.listener.run, args=(self.stop,), name="test-collector")
+        self.thread.start()
+        assert self.listener.ready.wait(10), "collector did not subscribe"
+
+    def summary(self, session_id: str) -> dict[str, Any]:
+        rows = self.store.find_session(session_id)
+        assert len(rows) == 1, rows
+        return rows[0].summary
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(10)
+        self.store.close()

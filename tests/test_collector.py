@@ -13,10 +13,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from broker_fixtures import Mosquitto, Subscriber, free_port, make_summary, wait_until
+from broker_fixtures import Mosquitto, RunningCollector, Subscriber, free_port, make_summary, wait_until
 
 from edge.collector import cli
-from edge.collector.listen import Collector, Listener, parse_broker_url, session_filter
+from edge.collector.listen import Collector, parse_broker_url, session_filter
 from edge.collector.store import SCHEMA_VERSION, Store, StoreError
 from edge.config import MqttConfig
 from edge.publish import Publisher
@@ -132,29 +132,6 @@ def test_broker_url_parsing():
 
 
 # -- on a real broker ---------------------------------------------------------------------------
-class RunningListener:
-    def __init__(self, broker: Mosquitto, db: Path, **kwargs) -> None:
-        self.store = Store(db)
-        self.sessions: list[str] = []
-        self.stop = threading.Event()
-        self.listener = Listener(
-            self.store,
-            host=broker.host,
-            port=broker.port,
-            reconnect_max_s=1,
-            on_session=lambda o: self.sessions.append(o.session_id),
-            **kwargs,
-        )
-        self.thread = threading.Thread(target=self.listener.run, args=(self.stop,), name="test-listener")
-        self.thread.start()
-        assert self.listener.ready.wait(5), "collector did not subscribe"
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(5)
-        self.store.close()
-
-
 def _publisher(broker: Mosquitto, tmp_path: Path, device: str = DEV, **kw) -> Publisher:
     cfg = MqttConfig(host=broker.host, port=broker.port, keepalive_s=10)
     pub = Publisher(
@@ -167,7 +144,7 @@ def _publisher(broker: Mosquitto, tmp_path: Path, device: str = DEV, **kw) -> Pu
 
 def test_end_to_end_stored_once_even_when_resent_and_malformed_rejected(mosquitto, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="edge.collector.listen")
-    col = RunningListener(mosquitto, tmp_path / "c.sqlite3")
+    col = RunningCollector(mosquitto, tmp_path / "c.sqlite3")
     pub = _publisher(mosquitto, tmp_path)
     raw = Subscriber(mosquitto, [], client_id="raw-sender")
     try:
@@ -197,14 +174,14 @@ def test_end_to_end_stored_once_even_when_resent_and_malformed_rejected(mosquitt
 
 
 def test_summaries_sent_while_the_collector_is_away_are_queued_for_it(mosquitto, tmp_path):
-    col = RunningListener(mosquitto, tmp_path / "c.sqlite3")
+    col = RunningCollector(mosquitto, tmp_path / "c.sqlite3")
     col.close()  # the laptop lid closes; its persistent session stays on the broker
     pub = _publisher(mosquitto, tmp_path)
     try:
         pub.publish_summary(make_summary("sess-0001-away"))
         assert pub.wait_spool_empty(3)
         mosquitto.restart()  # and the broker restarts meanwhile (persistence keeps the queue)
-        col = RunningListener(mosquitto, tmp_path / "c.sqlite3")
+        col = RunningCollector(mosquitto, tmp_path / "c.sqlite3")
         assert wait_until(lambda: col.sessions == ["sess-0001-away"], 5)
     finally:
         pub.close()
@@ -212,8 +189,8 @@ def test_summaries_sent_while_the_collector_is_away_are_queued_for_it(mosquitto,
 
 
 def test_shared_subscription_splits_sessions_between_collectors(mosquitto, tmp_path):
-    a = RunningListener(mosquitto, tmp_path / "a.sqlite3", share="fleet", client_id="collector-a")
-    b = RunningListener(mosquitto, tmp_path / "b.sqlite3", share="fleet", client_id="collector-b")
+    a = RunningCollector(mosquitto, tmp_path / "a.sqlite3", share="fleet", client_id="collector-a")
+    b = RunningCollector(mosquitto, tmp_path / "b.sqlite3", share="fleet", client_id="collector-b")
     pubs = [_publisher(mosquitto, tmp_path, device=f"room-{i}") for i in (1, 2)]
     try:
         for n in range(4):

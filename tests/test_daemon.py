@@ -25,11 +25,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from broker_fixtures import Mosquitto, Subscriber, wait_until
+from broker_fixtures import Mosquitto, RunningCollector, Subscriber, wait_until
 
 from edge.checkpoint import CheckpointStore
-from edge.collector.listen import Listener
-from edge.collector.store import Store
 from edge.config import config_from_dict
 from edge.features import FrameFeatures
 from edge.sdnotify import SdNotifier
@@ -127,37 +125,6 @@ class DaemonProcess:
         self._out.close()
 
 
-class Collector:
-    """The real collector (`edge.collector.listen.Listener`) on a thread, storing into `db`."""
-
-    def __init__(self, broker: Mosquitto, db: Path) -> None:
-        self.db = db
-        self.store = Store(db)
-        self.sessions: list[str] = []
-        self.stop = threading.Event()
-        self.listener = Listener(
-            self.store,
-            host=broker.host,
-            port=broker.port,
-            client_id=f"test-collector-{uuid.uuid4().hex[:6]}",
-            reconnect_max_s=1,
-            on_session=lambda o: self.sessions.append(o.session_id),
-        )
-        self.thread = threading.Thread(target=self.listener.run, args=(self.stop,), name="test-collector")
-        self.thread.start()
-        assert self.listener.ready.wait(10), "collector did not subscribe"
-
-    def summary(self, session_id: str) -> dict[str, Any]:
-        rows = self.store.find_session(session_id)
-        assert len(rows) == 1, rows
-        return rows[0].summary
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(10)
-        self.store.close()
-
-
 class NotifySocket:
     """A stand-in for systemd's notification socket (abstract namespace, as systemd uses `@...`)."""
 
@@ -210,7 +177,8 @@ def statuses(sub: Subscriber) -> list[dict[str, Any]]:
 @pytest.fixture
 def stack(mosquitto: Mosquitto, tmp_path: Path, video: Path, models_ready: bool) -> Iterator[dict[str, Any]]:
     """Broker, collector and a test subscriber; the test starts the daemon(s)."""
-    col = Collector(mosquitto, tmp_path / "collector.sqlite3")
+    db = tmp_path / "collector.sqlite3"
+    col = RunningCollector(mosquitto, db, client_id=f"test-collector-{uuid.uuid4().hex[:6]}")
     sub = Subscriber(mosquitto, [f"ppt/{DEVICE}/#"], client_id=f"test-eyes-{uuid.uuid4().hex[:6]}", persistent=True)
     state = tmp_path / "state"
     cfg = write_config(tmp_path / "edge.toml", mosquitto, video, state, models_ready)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,9 +67,7 @@ def load_source(source: Path, variant: str, expected_sha256: str | None = None) 
 
     digest = check_source(source, expected_sha256)
     graph = read_tfjs_graph(source)
-    bins = {}
-    for group in json_weights_paths(source):
-        bins[group.name] = (str(group), check_source(group))
+    bins = {shard.name: (str(shard), check_source(shard)) for shard in graph.shards}
     inputs = list(graph.inputs) or ["input:0"]
     spec = graph.inputs.get(inputs[0], {}).get("tensorShape", {}).get("dim", [])
     _check_shape(source, [int(d.get("size", -1)) for d in spec], size, variant)
@@ -78,13 +75,6 @@ def load_source(source: Path, variant: str, expected_sha256: str | None = None) 
     fn = concrete_function(to_graph_def(graph, float_input=in_name), [f"{in_name}:0"],
                            [next(iter(graph.outputs), "Identity:0")])
     return FloatSource(fn, size, {source.name: (str(source), digest), **bins})
-
-
-def json_weights_paths(model_json: Path) -> list[Path]:
-    import json
-
-    model = json.loads(model_json.read_text(encoding="utf-8"))
-    return [model_json.parent / p for g in model.get("weightsManifest", []) for p in g["paths"]]
 
 
 def _check_shape(source: Path, shape: list[int], size: int, variant: str) -> None:
@@ -223,5 +213,3 @@ def agreement(reference: np.ndarray, candidate: np.ndarray, min_score: float = 0
         return PoseAgreement(float("nan"), float("nan"), float("nan"), 0)
     return PoseAgreement(float(dist.mean()), float(np.percentile(dist, 90)), float(sdiff.mean()), int(dist.size))
 
-
-Builder = Callable[[bytes, list[str]], bytes]

@@ -36,6 +36,7 @@ class TfjsGraph:
     weights: dict[str, np.ndarray]
     inputs: dict[str, dict[str, Any]]
     outputs: dict[str, dict[str, Any]]
+    shards: list[Path]  # the weight files model.json names, for their sha256
 
 
 def read_tfjs_graph(model_json: Path) -> TfjsGraph:
@@ -52,7 +53,8 @@ def read_tfjs_graph(model_json: Path) -> TfjsGraph:
     weights = _read_weights(model_json, model["weightsManifest"])
     graph = {"node": copy.deepcopy(topo["node"]), "versions": topo.get("versions") or {}}
     sig = model.get("signature") or {}
-    return TfjsGraph(graph, weights, sig.get("inputs", {}), sig.get("outputs", {}))
+    shards = [model_json.parent / p for g in model["weightsManifest"] for p in g["paths"]]
+    return TfjsGraph(graph, weights, sig.get("inputs", {}), sig.get("outputs", {}), shards)
 
 
 def _read_weights(model_json: Path, manifest: list[dict[str, Any]]) -> dict[str, np.ndarray]:
