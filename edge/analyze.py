@@ -22,11 +22,11 @@ from typing import Any, TextIO
 import cv2
 import numpy as np
 
+from edge.analysis.pipeline import FrameAnalyzer
 from edge.config import Config
-from edge.pipeline import FrameAnalyzer
 from edge.schema import validate_summary
-from edge.stats import SessionStats
-from edge.summary import build_summary, new_session_id
+from edge.session.stats import SessionStats
+from edge.session.summary import build_summary, new_session_id
 
 logger = logging.getLogger(__name__)
 

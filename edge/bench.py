@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge.analysis.pipeline import FrameAnalyzer
 from edge.analyze import VideoError, open_video
 from edge.config import Config
-from edge.pipeline import FrameAnalyzer
-from edge.stats import SessionStats
+from edge.session.stats import SessionStats
 
 logger = logging.getLogger(__name__)
 

@@ -63,8 +63,8 @@ def config_message(exc: ConfigError) -> str:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate the config and the models; list every problem, exit 2 when there is one."""
+    from edge.analysis.models import check_models
     from edge.config import ConfigError, missing_files
-    from edge.models import check_models
 
     where = str(args.config) if args.config else "the defaults"
     try:
@@ -92,7 +92,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from edge.analyze import analyze_video
-    from edge.report import render_report
+    from edge.session.report import render_report
 
     cfg = _load(args.config)
     out = args.json if args.json is not None else Path(f"{Path(args.video).stem}.summary.json")
@@ -134,7 +134,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     try:
-        from edge.daemon import main_run
+        from edge.device.daemon import main_run
     except ImportError as exc:
         return _error(f"the daemon is not available in this installation ({exc})")
     return int(main_run(cfg))
@@ -201,9 +201,9 @@ def main(argv: list[str] | None = None) -> int:
         setup_logging(logging.DEBUG if args.verbose else logging.INFO)
     else:
         setup_logging(logging.INFO if args.verbose else logging.WARNING)
+    from edge.analysis.inference import ModelError
     from edge.analyze import VideoError
     from edge.config import ConfigError
-    from edge.inference import ModelError
     from edge.schema import SummaryError
 
     try:

@@ -81,8 +81,8 @@ def _free_port() -> int:
 
 
 def _emotion_available(models_dir: Path) -> bool:
-    from edge.inference import ModelError
-    from edge.models import read_manifest, resolve_model
+    from edge.analysis.inference import ModelError
+    from edge.analysis.models import read_manifest, resolve_model
 
     try:
         resolve_model(models_dir, read_manifest(models_dir), "emotion", None, verify=False)
@@ -120,7 +120,7 @@ def _setup_logging(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if verbose == 0:
         # The daemon tries MQTT 5 first and falls back to 3.1.1 for the embedded broker: expected here.
-        logging.getLogger("edge.publish").setLevel(logging.ERROR)
+        logging.getLogger("edge.device.publish").setLevel(logging.ERROR)
     if verbose < 2:
         for name in ("amqtt", "transitions", "asyncio"):
             logging.getLogger(name).setLevel(logging.ERROR)
@@ -131,8 +131,8 @@ def run_demo(args: argparse.Namespace) -> int:
 
     from edge.collector.listen import Listener, Outcome, parse_broker_url
     from edge.collector.store import Store
-    from edge.daemon import Daemon
-    from edge.report import render_report
+    from edge.device.daemon import Daemon
+    from edge.session.report import render_report
 
     video = find_video(args.video)
     work = Path(tempfile.mkdtemp(prefix="ppt-edge-demo-"))

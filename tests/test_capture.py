@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from broker_fixtures import wait_until
 
-from edge.capture import (
+from edge.config import CameraConfig
+from edge.device.capture import (
     BACKENDS,
     CameraError,
     FileSource,
@@ -22,7 +23,6 @@ from edge.capture import (
     V4L2Source,
     make_source,
 )
-from edge.config import CameraConfig
 
 VIDEO = "slp_webcam_test_video.mp4"  # 30 fps, 58 frames, 540x720
 
@@ -227,7 +227,7 @@ def test_registry_and_clear_errors(tmp_path):
 
 
 def test_importing_capture_touches_no_camera_library():
-    code = "import sys, edge.capture; print('picamera2' in sys.modules, 'cv2' in sys.modules)"
+    code = "import sys, edge.device.capture; print('picamera2' in sys.modules, 'cv2' in sys.modules)"
     out = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,

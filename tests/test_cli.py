@@ -223,7 +223,7 @@ def test_run_calls_the_daemon(config: Path, monkeypatch: pytest.MonkeyPatch,
         seen["cfg"] = cfg
         return 3
 
-    monkeypatch.setitem(sys.modules, "edge.daemon", types.SimpleNamespace(main_run=main_run))
+    monkeypatch.setitem(sys.modules, "edge.device.daemon", types.SimpleNamespace(main_run=main_run))
     code, _, _ = run_cli(["run", "--config", str(config)], capsys)
     assert code == 3 and seen["cfg"].models.dir == load_config(config).models.dir
 

@@ -19,8 +19,8 @@ from edge.collector import cli
 from edge.collector.listen import Collector, parse_broker_url, session_filter
 from edge.collector.store import SCHEMA_VERSION, Store, StoreError
 from edge.config import MqttConfig
-from edge.publish import Publisher
-from edge.spool import Spool
+from edge.device.publish import Publisher
+from edge.device.spool import Spool
 
 REPO = Path(__file__).resolve().parent.parent
 DEV = "room-1"
@@ -241,7 +241,7 @@ def test_cli_list_show_trend_devices(filled_db, capsys):
     assert cli.main(["--db", str(filled_db), "show", "sess-0002"]) == 0
     report = capsys.readouterr().out
     try:
-        from edge.report import render_report
+        from edge.session.report import render_report
     except ImportError:
         assert json.loads(report)["session_id"] == "sess-0002-cli"
     else:

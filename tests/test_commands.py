@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from edge.commands import Command, CommandError, ack_payload, parse_command
+from edge.device.commands import Command, CommandError, ack_payload, parse_command
 
 
 @pytest.mark.parametrize(

@@ -27,10 +27,10 @@ import numpy as np
 import pytest
 from broker_fixtures import Mosquitto, RunningCollector, Subscriber, wait_until
 
-from edge.checkpoint import CheckpointStore
+from edge.analysis.features import FrameFeatures
 from edge.config import config_from_dict
-from edge.features import FrameFeatures
-from edge.sdnotify import SdNotifier
+from edge.device.checkpoint import CheckpointStore
+from edge.device.sdnotify import SdNotifier
 
 REPO = Path(__file__).resolve().parent.parent
 DEVICE = "room-d"
@@ -401,8 +401,8 @@ class _StandInAnalyzer:
 
 
 def test_a_stalled_camera_is_reported_in_the_status_never_a_crash(mosquitto, tmp_path, monkeypatch, caplog):
-    from edge import capture
-    from edge.daemon import Daemon
+    from edge.device import capture
+    from edge.device.daemon import Daemon
 
     caplog.set_level(logging.INFO)
     monkeypatch.setattr(_StallingSource, "opened", 0)
@@ -421,7 +421,7 @@ def test_a_stalled_camera_is_reported_in_the_status_never_a_crash(mosquitto, tmp
     result: dict[str, int] = {}
     thread = threading.Thread(target=lambda: result.setdefault("rc", daemon.run(stop)), name="test-daemon")
     # missing_files() would refuse the unused path: the source is the monkeypatched one.
-    monkeypatch.setattr("edge.daemon.missing_files", lambda cfg: [])
+    monkeypatch.setattr("edge.device.daemon.missing_files", lambda cfg: [])
     thread.start()
     try:
         def camera_states() -> list[str]:
@@ -478,11 +478,11 @@ class _WedgingAnalyzer(_StandInAnalyzer):
 
 
 def test_watchdog_pings_only_while_frames_are_analysed(tmp_path, monkeypatch):
-    from edge import capture
-    from edge.daemon import Daemon
+    from edge.device import capture
+    from edge.device.daemon import Daemon
 
     monkeypatch.setitem(capture.BACKENDS, "file", _SteadySource)
-    monkeypatch.setattr("edge.daemon.missing_files", lambda cfg: [])
+    monkeypatch.setattr("edge.device.daemon.missing_files", lambda cfg: [])
     port = socket.socket()
     port.bind(("127.0.0.1", 0))  # bound, never listening: MQTT stays down (the spool covers it)
     cfg = config_from_dict({
@@ -524,7 +524,7 @@ def test_watchdog_pings_only_while_frames_are_analysed(tmp_path, monkeypatch):
 # -- checkpoint and sd_notify on their own ---------------------------------------------------------
 def test_checkpoint_is_atomic_and_a_corrupt_one_is_set_aside(tmp_path, caplog):
     from edge.config import SessionConfig
-    from edge.session import SessionTracker
+    from edge.session.tracker import SessionTracker
 
     store = CheckpointStore(tmp_path / "state")
     assert store.load() is None
@@ -545,7 +545,7 @@ def test_checkpoint_is_atomic_and_a_corrupt_one_is_set_aside(tmp_path, caplog):
     store.remove_partial()
     assert not (store.dir / (store.path.name + ".tmp")).exists() and store.load() is not None
 
-    caplog.set_level(logging.ERROR, logger="edge.checkpoint")
+    caplog.set_level(logging.ERROR, logger="edge.device.checkpoint")
     store.path.write_bytes(store.path.read_bytes()[:40])  # truncated
     assert store.load() is None
     aside = list((store.dir / "corrupt").iterdir())

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from test_models import emotion_source, pose_source
 
-from edge.emotion import FOLD, EmotionClassifier, fold3
-from edge.face import (
+from edge.analysis.emotion import EMOTIONS3, EMOTIONS7, FOLD, EmotionClassifier, fold3
+from edge.analysis.face import (
     EYE_SPACINGS_PER_SIDE,
     SHOULDER_WIDTHS_PER_SIDE,
     FaceBox,
@@ -20,10 +20,9 @@ from edge.face import (
     face_for_emotion,
     is_frontal,
 )
-from edge.keypoints import BodyPart as B
-from edge.keypoints import Pose
-from edge.pose import PoseEstimator
-from edge.stats import EMOTIONS3, EMOTIONS7
+from edge.analysis.keypoints import BodyPart as B
+from edge.analysis.keypoints import Pose
+from edge.analysis.pose import PoseEstimator
 
 MIN = 0.3
 # A head facing the camera: eyes 40 px apart, ears 80 px apart (presenter's left on the image right).

@@ -13,10 +13,10 @@ from dataclasses import fields, replace
 import numpy as np
 import pytest
 
-from edge import features as F
+from edge.analysis import features as F
+from edge.analysis.keypoints import BodyPart as B
+from edge.analysis.keypoints import Pose
 from edge.config import AnalysisConfig, FeaturesConfig
-from edge.keypoints import BodyPart as B
-from edge.keypoints import Pose
 
 W, H = 640, 480
 MIN = 0.3

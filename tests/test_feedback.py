@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from edge.analysis.features import SHARE_METRICS
 from edge.config import FeedbackConfig
-from edge.features import SHARE_METRICS
-from edge.feedback import RULES, evaluate, evaluate_stats, excess_past, severity_of
-from edge.stats import SessionStats
+from edge.session.feedback import RULES, evaluate, evaluate_stats, excess_past, severity_of
+from edge.session.stats import SessionStats
 
 CFG = FeedbackConfig(max_findings=20)
 GOOD = {

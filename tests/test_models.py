@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from edge import models as M
+from edge.analysis import models as M
+from edge.analysis.inference import ModelError
 from edge.config import Config, ModelsConfig
-from edge.inference import ModelError
 
 REPO = Path(__file__).resolve().parent.parent
 REPO_MODELS = REPO / "models" / "quantized"
@@ -171,7 +171,7 @@ def test_hashing_happens_once(mdir: Path, monkeypatch: pytest.MonkeyPatch) -> No
     """Hash at start only: analysing frames never re-reads the model files."""
     import numpy as np
 
-    from edge.pipeline import FrameAnalyzer
+    from edge.analysis.pipeline import FrameAnalyzer
 
     calls = []
     real = M.sha256_file

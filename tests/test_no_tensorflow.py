@@ -55,7 +55,7 @@ def test_no_tensorflow_or_torch(tmp_path: Path, videos_dir: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["analysed"] == 20
-    for name in ("edge.pipeline", "edge.pose", "edge.face", "edge.emotion", "edge.models", "edge.analyze",
-                 "edge.bench", "edge.cli"):
+    for name in ("edge.analysis.pipeline", "edge.analysis.pose", "edge.analysis.face", "edge.analysis.emotion",
+                 "edge.analysis.models", "edge.analyze", "edge.bench", "edge.cli"):
         assert name in report["imported"], report["failed"].get(name)
     assert report["heavy"] == [], f"heavy frameworks loaded: {report['heavy']}"

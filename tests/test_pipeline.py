@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from test_models import emotion_source, make_models_dir, pose_source, runtime_config
 
-from edge.face import face_for_emotion
-from edge.features import FrameFeatures
-from edge.models import load_models
-from edge.pipeline import STAGES, FrameAnalyzer, FrameResult
-from edge.stats import EMOTIONS7
+from edge.analysis.emotion import EMOTIONS7
+from edge.analysis.face import face_for_emotion
+from edge.analysis.features import FrameFeatures
+from edge.analysis.models import load_models
+from edge.analysis.pipeline import STAGES, FrameAnalyzer, FrameResult
 
 
 @pytest.fixture(scope="module")

@@ -12,16 +12,16 @@ import numpy as np
 import pytest
 from test_models import pose_source
 
-from edge.features import is_present
-from edge.imaging import CropRegion, crop_and_resize
-from edge.keypoints import KEYPOINT_NAMES, Pose
-from edge.keypoints import BodyPart as B
-from edge.pose import (
+from edge.analysis.features import is_present
+from edge.analysis.imaging import CropRegion, crop_and_resize
+from edge.analysis.inference import quantize_input
+from edge.analysis.keypoints import KEYPOINT_NAMES, Pose
+from edge.analysis.keypoints import BodyPart as B
+from edge.analysis.pose import (
     BODY_EXPANSION,
     CropTracker,
     PoseEstimator,
     crop_region_from_pose,
-    quantize_input,
 )
 
 GOLDEN = json.loads((Path(__file__).parent / "golden_keypoints.json").read_text(encoding="utf-8"))
@@ -103,7 +103,7 @@ def test_frames_go_in_as_rgb(estimator: PoseEstimator) -> None:
 
 def test_crops_are_scaled() -> None:
     """A horizontal ramp cut at x 50..250 spans 40..199 after resizing to 192, through the zoomed
-    (scale >= 0.5) and the area-shrinking path alike. (edge.imaging once left the scale out of the
+    (scale >= 0.5) and the area-shrinking path alike. (edge.analysis.imaging once left the scale out of the
     zoomed path, which broke crop tracking.)"""
     ramp = np.zeros((400, 300, 3), np.uint8)
     ramp[..., 0] = (np.arange(300) * 0.8).astype(np.uint8)[None, :]

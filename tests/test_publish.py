@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from broker_fixtures import MQTT_PASSWORD, MQTT_USER, Mosquitto, Subscriber, make_summary, wait_until
 
-from edge.commands import Command
 from edge.config import MqttConfig, TlsConfig
-from edge.publish import MqttSetupError, Publisher, read_password
+from edge.device.commands import Command
+from edge.device.publish import MqttSetupError, Publisher, read_password
+from edge.device.spool import Spool
 from edge.schema import SummaryError
-from edge.spool import Spool
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = {"pose": {"name": "movenet_lightning_int8", "sha256": "ab" * 32}}
@@ -155,7 +155,7 @@ def test_leftover_spool_drains_oldest_first_and_corrupt_file_is_set_aside(mosqui
     corrupt = spool.directory / ids[1].replace("sess-0005-0001", "sess-0005-junk")
     corrupt = corrupt.with_suffix(".json")
     corrupt.write_bytes(b'{"session_id": "sess-0005-junk", ')  # torn write of an older version
-    caplog.set_level(logging.ERROR, logger="edge.spool")
+    caplog.set_level(logging.ERROR, logger="edge.device.spool")
     pub = make_publisher(mosquitto, tmp_path, spool=spool)
     pub.start()
     try:
@@ -173,8 +173,8 @@ PUBLISHER_SCRIPT = textwrap.dedent(
     import logging, sys, time
     from pathlib import Path
     from edge.config import MqttConfig
-    from edge.publish import Publisher
-    from edge.spool import Spool
+    from edge.device.publish import Publisher
+    from edge.device.spool import Spool
     logging.basicConfig(level=logging.INFO)
     port, spool_dir = int(sys.argv[1]), Path(sys.argv[2])
     pub = Publisher(MqttConfig(host="127.0.0.1", port=port, keepalive_s=5), "room-1", Spool(spool_dir),
@@ -252,7 +252,7 @@ def test_tls_and_password_right_credentials_deliver(mosquitto_tls, tmp_path):
 
 
 def test_wrong_password_is_a_clear_refusal_never_connected(mosquitto_tls, tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="edge.publish")
+    caplog.set_level(logging.INFO, logger="edge.device.publish")
     pub = make_publisher(mosquitto_tls, tmp_path, cfg=_tls_cfg(mosquitto_tls), password="wrong")
     pub.start()
     try:
@@ -270,7 +270,7 @@ def test_wrong_password_is_a_clear_refusal_never_connected(mosquitto_tls, tmp_pa
 
 
 def test_tls_with_wrong_ca_is_a_clear_error(mosquitto_tls, tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="edge.publish")
+    caplog.set_level(logging.INFO, logger="edge.device.publish")
     cfg = _tls_cfg(mosquitto_tls, ca=mosquitto_tls.tls.wrong_ca)
     pub = make_publisher(mosquitto_tls, tmp_path, cfg=cfg, password=MQTT_PASSWORD)
     pub.start()
@@ -372,7 +372,7 @@ def mosquitto_acl(tmp_path):
 
 
 def test_example_acl_confines_each_device_to_its_prefix(mosquitto_acl, tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="edge.publish")
+    caplog.set_level(logging.INFO, logger="edge.device.publish")
     col = Subscriber(
         mosquitto_acl,
         ["ppt/+/session/+", "ppt/+/status"],

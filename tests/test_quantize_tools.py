@@ -35,7 +35,7 @@ def manifest() -> dict:
 
 @pytest.mark.parametrize("name", EXPECTED)
 def test_committed_model_matches_manifest_and_card(name: str, manifest: dict) -> None:
-    from edge.inference import load_interpreter
+    from edge.analysis.inference import load_interpreter
     from tools.quantize.sources import sha256_file
 
     entry = manifest["models"][name]
@@ -69,7 +69,7 @@ def test_emotion_accuracy_matches_card(fer_dir: Path, manifest: dict) -> None:
 
 @pytest.mark.parametrize("variant", ["lightning", "thunder"])
 def test_int8_keypoints_follow_float_model(variant: str, shared_dir: Path, images_dir: Path) -> None:
-    from edge.imaging import letterbox
+    from edge.analysis.imaging import letterbox
     from tools.quantize import movenet as mn
     from tools.quantize.calibration import collect_frames
 
@@ -183,7 +183,7 @@ def test_savedmodel_source_gives_the_same_float_model(tmp_path: Path, shared_dir
     """A user who downloads MoveNet from TF Hub/Kaggle has a SavedModel with an int32 input: accept it."""
     import tensorflow as tf
 
-    from edge.imaging import letterbox
+    from edge.analysis.imaging import letterbox
     from tools.quantize import movenet as mn
     from tools.quantize.calibration import collect_frames
 

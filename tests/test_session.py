@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from edge.analysis.features import FrameFeatures
 from edge.config import SessionConfig
-from edge.features import FrameFeatures
-from edge.session import SessionTracker
+from edge.session.tracker import SessionTracker
 
 CFG = SessionConfig(start_after_s=3.0, end_after_s=10.0, min_duration_s=20.0, start_gap_s=1.0)
 DT = 0.1

@@ -8,8 +8,8 @@ import logging
 import pytest
 from broker_fixtures import make_summary
 
-from edge import spool as spool_mod
-from edge.spool import Spool
+from edge.device import spool as spool_mod
+from edge.device.spool import Spool
 
 
 def test_put_is_atomic_and_pending_is_oldest_first(tmp_path):
@@ -56,7 +56,7 @@ def test_same_session_is_one_file_in_its_place(tmp_path):
 
 
 def test_bound_drops_oldest_loudly(tmp_path, caplog):
-    caplog.set_level(logging.ERROR, logger="edge.spool")
+    caplog.set_level(logging.ERROR, logger="edge.device.spool")
     sp = Spool(tmp_path / "spool", max_files=3)
     for i in range(5):
         sp.put(make_summary(f"sess-{i:04d}-abcd"))
@@ -67,7 +67,7 @@ def test_bound_drops_oldest_loudly(tmp_path, caplog):
 
 
 def test_corrupt_files_are_set_aside_and_never_block_the_others(tmp_path, caplog):
-    caplog.set_level(logging.ERROR, logger="edge.spool")
+    caplog.set_level(logging.ERROR, logger="edge.device.spool")
     sp = Spool(tmp_path / "spool")
     a = sp.put(make_summary("sess-0001-aaaa"))
     d = sp.directory

@@ -8,8 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from edge.features import METRIC_BY_NAME, FrameFeatures
-from edge.stats import EMOTIONS7, Histogram, SessionStats, Timeline, emotion_index
+from edge.analysis.emotion import EMOTIONS7
+from edge.analysis.features import METRIC_BY_NAME, FrameFeatures
+from edge.session.stats import Histogram, SessionStats, Timeline, emotion_index
 
 N = 100_000
 FPS = 10.0

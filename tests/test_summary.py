@@ -9,13 +9,13 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
+from edge.analysis.features import METRICS, FrameFeatures
 from edge.config import FeedbackConfig, SessionConfig
-from edge.features import METRICS, FrameFeatures
-from edge.report import render_report, sparkline
 from edge.schema import summary_errors, validate_summary
-from edge.session import SessionTracker
-from edge.stats import SessionStats
-from edge.summary import build_summary, new_session_id, parse_rfc3339, rfc3339, session_summary
+from edge.session.report import render_report, sparkline
+from edge.session.stats import SessionStats
+from edge.session.summary import build_summary, new_session_id, parse_rfc3339, rfc3339, session_summary
+from edge.session.tracker import SessionTracker
 
 MODELS = {
     "pose": {"name": "movenet_singlepose_lightning_int8", "sha256": "ab" * 32},

@@ -43,7 +43,7 @@ def _setup_logging(verbose: int, default: int) -> None:
         else "%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.basicConfig(level=level, format=fmt, stream=sys.stderr)
-    for noisy in ("amqtt", "transitions", "edge.publish.paho"):
+    for noisy in ("amqtt", "transitions", "edge.device.publish.paho"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
@@ -82,7 +82,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
 
     from edge.collector.listen import Listener, parse_broker_url
     from edge.config import MqttConfig, TlsConfig
-    from edge.publish import MqttSetupError, read_password
+    from edge.device.publish import MqttSetupError, read_password
 
     try:
         host, port, url_tls = parse_broker_url(args.broker)
@@ -235,9 +235,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2, ensure_ascii=False))
         return 0
     try:
-        from edge.report import render_report
+        from edge.session.report import render_report
     except ImportError:
-        print("ppt-collect: edge.report is not available; showing the raw summary", file=sys.stderr)
+        print("ppt-collect: edge.session.report is not available; showing the raw summary", file=sys.stderr)
         print(json.dumps(summary, indent=2, ensure_ascii=False))
         return 0
     print(render_report(summary))
@@ -273,9 +273,9 @@ def _metric_unit(rows: Sequence[SessionRow], name: str) -> str:
 
 def _main_metrics(rows: Sequence[SessionRow]) -> list[str]:
     """Every share metric (the feedback is about shares) and the two movement magnitudes, in the
-    pipeline's order; without edge.features, whatever the summaries carry."""
+    pipeline's order; without edge.analysis.features, whatever the summaries carry."""
     try:
-        from edge.features import SHARE_METRICS
+        from edge.analysis.features import SHARE_METRICS
 
         return [m.name for m in SHARE_METRICS] + ["wrist_speed", "sway_amplitude"]
     except ImportError:

@@ -29,7 +29,7 @@ from paho.mqtt.enums import MQTTProtocolVersion
 
 from edge.collector.store import Store
 from edge.config import TlsConfig
-from edge.publish import MqttConnection
+from edge.device.publish import MqttConnection
 from edge.schema import summary_errors
 
 logger = logging.getLogger(__name__)

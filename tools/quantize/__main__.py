@@ -101,7 +101,7 @@ def cmd_movenet(args: argparse.Namespace) -> int:
 def cmd_evaluate_pose(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from edge.imaging import letterbox
+    from edge.analysis.imaging import letterbox
     from tools.quantize import movenet as mn
     from tools.quantize.calibration import collect_frames
     from tools.quantize.manifest import update_entry
@@ -139,7 +139,7 @@ def cmd_holdout_pose(args: argparse.Namespace) -> int:
     """Calibrate on one folder and measure on the other, both ways: agreement with no overlap."""
     import numpy as np
 
-    from edge.imaging import letterbox
+    from edge.analysis.imaging import letterbox
     from tools.quantize import movenet as mn
     from tools.quantize.calibration import calibration_set, collect_frames
     from tools.quantize.manifest import update_entry

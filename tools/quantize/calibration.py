@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.imaging import CropRegion, crop_and_resize
+from edge.analysis.imaging import CropRegion, crop_and_resize
 from tools.quantize.sources import SourceError
 
 logger = logging.getLogger(__name__)

@@ -56,7 +56,7 @@ def tflite_predictor(path: Path, threads: int = 2) -> Callable[[np.ndarray], np.
     """Probabilities for 48×48 uint8 faces, following the model's own input details."""
     import cv2
 
-    from edge.inference import load_interpreter
+    from edge.analysis.inference import load_interpreter
 
     interp = load_interpreter(path, threads=threads)
     inp = interp.get_input_details()[0]

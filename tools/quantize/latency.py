@@ -10,7 +10,7 @@ import numpy as np
 
 def median_invoke_ms(models: dict[str, Path], threads: int, rounds: int = 30, warmup: int = 5) -> dict[str, float]:
     """Interleave the models round by round; return the median invoke time of each in ms."""
-    from edge.inference import load_interpreter
+    from edge.analysis.inference import load_interpreter
 
     interps = {}
     for name, path in models.items():

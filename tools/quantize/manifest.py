@@ -28,7 +28,7 @@ def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
 
 def input_contract(model: Path) -> dict[str, Any]:
     """Read the input and output tensors' contract from the model itself."""
-    from edge.inference import load_interpreter
+    from edge.analysis.inference import load_interpreter
 
     interp = load_interpreter(model, threads=1)
     inp = interp.get_input_details()[0]

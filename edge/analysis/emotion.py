@@ -2,8 +2,8 @@
 
 The input contract (size, dtype, quantization) is read from the model; the model's own front end
 (any blur matching FER2013's training faces) lives inside the .tflite file, so the device feeds
-plain grey pixels. Classes are FER's order, `edge.stats.EMOTIONS7`; the fold to positive, negative
-and neutral is `edge.stats.EMOTION3_OF`, the same table the statistics use.
+plain grey pixels. Classes are FER's order, `EMOTIONS7` below; the fold to positive, negative and neutral is
+`EMOTION3_OF`, the same table the statistics use.
 """
 
 from __future__ import annotations
@@ -15,11 +15,22 @@ from typing import Any
 
 import numpy as np
 
-from edge.inference import REBUILD_HINT, ModelError, load_interpreter
-from edge.pose import quantize_input
-from edge.stats import EMOTION3_OF, EMOTIONS3, EMOTIONS7
+from edge.analysis.inference import REBUILD_HINT, ModelError, load_interpreter, quantize_input
 
 logger = logging.getLogger(__name__)
+
+# FER2013 class order, and the fold the statistics and the report use.
+EMOTIONS7: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+EMOTIONS3: tuple[str, ...] = ("positive", "negative", "neutral")
+EMOTION3_OF: dict[str, str] = {
+    "angry": "negative",
+    "disgust": "negative",
+    "fear": "negative",
+    "happy": "positive",
+    "sad": "negative",
+    "surprise": "positive",
+    "neutral": "neutral",
+}
 
 # FOLD[j, i] = 1 when 7-class i folds into 3-class j (EMOTIONS3 order: positive, negative, neutral).
 FOLD = np.array([[1.0 if EMOTION3_OF[e7] == e3 else 0.0 for e7 in EMOTIONS7] for e3 in EMOTIONS3],

@@ -24,21 +24,11 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from edge.features import METRICS, FrameFeatures, MetricSpec
+from edge.analysis.emotion import EMOTION3_OF, EMOTIONS3, EMOTIONS7
+from edge.analysis.features import METRICS, FrameFeatures, MetricSpec
 
 logger = logging.getLogger(__name__)
 
-EMOTIONS7: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-EMOTIONS3: tuple[str, ...] = ("positive", "negative", "neutral")
-EMOTION3_OF: dict[str, str] = {
-    "angry": "negative",
-    "disgust": "negative",
-    "fear": "negative",
-    "happy": "positive",
-    "sad": "negative",
-    "surprise": "positive",
-    "neutral": "neutral",
-}
 # Timeline series that are not frame-feature metrics.
 PRESENT_SERIES = "present"  # share of analysed frames with the presenter in view
 EMOTION_SERIES = ("emotion_positive", "emotion_negative")  # share of classified faces per bin

@@ -26,9 +26,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from edge.analysis.features import FrameFeatures
 from edge.config import SessionConfig
-from edge.features import FrameFeatures
-from edge.stats import SessionStats
+from edge.session.stats import SessionStats
 
 logger = logging.getLogger(__name__)
 

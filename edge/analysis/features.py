@@ -34,8 +34,8 @@ from typing import Literal
 
 import numpy as np
 
+from edge.analysis.keypoints import BodyPart, Pose
 from edge.config import AnalysisConfig, FeaturesConfig
-from edge.keypoints import BodyPart, Pose
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge.analysis.inference import REBUILD_HINT, ModelError
 from edge.config import Config, ModelsConfig
-from edge.inference import REBUILD_HINT, ModelError
 
 logger = logging.getLogger(__name__)
 
@@ -160,8 +160,8 @@ def check_models(cfg: Config | ModelsConfig) -> list[str]:
     contract checked, so that a file the runtime cannot run (wrong ops, truncated flatbuffer, another
     model's shapes) is found before the service starts.
     """
-    from edge.emotion import EmotionClassifier
-    from edge.pose import PoseEstimator
+    from edge.analysis.emotion import EmotionClassifier
+    from edge.analysis.pose import PoseEstimator
 
     mc = cfg.models if isinstance(cfg, Config) else cfg
     try:

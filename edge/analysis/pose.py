@@ -3,7 +3,7 @@ recommend for video.
 
 `PoseEstimator` builds its interpreter once, reads the input contract (size, dtype, quantization) from
 the model itself and reuses one input buffer. A frame goes in as OpenCV gives it (BGR, any size); the
-crop (or the whole frame, letterboxed) is cut and converted to RGB by `edge.imaging.crop_and_resize`,
+crop (or the whole frame, letterboxed) is cut and converted to RGB by `edge.analysis.imaging.crop_and_resize`,
 the same function that prepared the int8 calibration set, and the keypoints come back as a `Pose` in
 frame pixels.
 
@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from edge.imaging import CropRegion, crop_and_resize
-from edge.inference import REBUILD_HINT, ModelError, load_interpreter
-from edge.keypoints import BodyPart, Pose, pose_from_normalised
+from edge.analysis.imaging import CropRegion, crop_and_resize
+from edge.analysis.inference import REBUILD_HINT, ModelError, load_interpreter, quantize_input
+from edge.analysis.keypoints import BodyPart, Pose, pose_from_normalised
 
 logger = logging.getLogger(__name__)
 
@@ -39,27 +39,6 @@ TORSO_EXPANSION = 1.9
 BODY_EXPANSION = 1.2
 MIN_CROP_FRACTION = 0.2  # a crop never shrinks below this share of the frame's long side (collapsed points)
 _TORSO = (BodyPart.LEFT_SHOULDER, BodyPart.RIGHT_SHOULDER, BodyPart.LEFT_HIP, BodyPart.RIGHT_HIP)
-
-
-def quantize_input(rgb: np.ndarray, detail: dict[str, Any], out: np.ndarray) -> np.ndarray:
-    """Write uint8 RGB pixels into a model input buffer as the model's own input details want them.
-
-    uint8 with scale 1 / zero point 0 (or unquantized uint8) takes the pixels as they are; another
-    integer quantization gets q = round(pixel / scale) + zero_point; a float or int32 input gets the raw
-    pixel values 0..255, which is what MoveNet's float models expect.
-    """
-    dtype = np.dtype(detail["dtype"])
-    scale, zero = detail.get("quantization", (0.0, 0))
-    dst = out.reshape(rgb.shape)
-    if dtype == np.uint8 and (scale in (0.0, 1.0) and zero == 0):
-        np.copyto(dst, rgb)
-    elif dtype in (np.uint8, np.int8, np.int16) and scale:
-        info = np.iinfo(dtype)
-        q = np.round(rgb.astype(np.float32) / np.float32(scale)) + zero
-        np.copyto(dst, np.clip(q, info.min, info.max).astype(dtype))
-    else:
-        np.copyto(dst, rgb, casting="unsafe")
-    return out
 
 
 class PoseEstimator:

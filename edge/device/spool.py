@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge.durable import atomic_write, fsync_dir
+from edge.device.durable import atomic_write, fsync_dir
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from edge.durable import atomic_write, fsync_dir
+from edge.device.durable import atomic_write, fsync_dir
 
 logger = logging.getLogger(__name__)
 

@@ -10,6 +10,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 logger = logging.getLogger(__name__)
 
 REBUILD_HINT = "rebuild it with `python -m tools.quantize` (see README, 'Rebuilding the models')"
@@ -56,3 +58,24 @@ def load_interpreter(path: Path, threads: int = 2) -> Any:
     except (ValueError, RuntimeError) as exc:
         raise ModelError(f"{path} could not be loaded by the TFLite interpreter ({exc}); {REBUILD_HINT}") from exc
     return interp
+
+
+def quantize_input(rgb: np.ndarray, detail: dict[str, Any], out: np.ndarray) -> np.ndarray:
+    """Write uint8 RGB pixels into a model input buffer as the model's own input details want them.
+
+    uint8 with scale 1 / zero point 0 (or unquantized uint8) takes the pixels as they are; another
+    integer quantization gets q = round(pixel / scale) + zero_point; a float or int32 input gets the raw
+    pixel values 0..255, which is what MoveNet's float models expect.
+    """
+    dtype = np.dtype(detail["dtype"])
+    scale, zero = detail.get("quantization", (0.0, 0))
+    dst = out.reshape(rgb.shape)
+    if dtype == np.uint8 and (scale in (0.0, 1.0) and zero == 0):
+        np.copyto(dst, rgb)
+    elif dtype in (np.uint8, np.int8, np.int16) and scale:
+        info = np.iinfo(dtype)
+        q = np.round(rgb.astype(np.float32) / np.float32(scale)) + zero
+        np.copyto(dst, np.clip(q, info.min, info.max).astype(dtype))
+    else:
+        np.copyto(dst, rgb, casting="unsafe")
+    return out

@@ -13,10 +13,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from edge.config import FeedbackConfig
-from edge.feedback import Finding, evaluate
 from edge.schema import SCHEMA_VERSION
-from edge.session import Session
-from edge.stats import SessionStats
+from edge.session.feedback import Finding, evaluate
+from edge.session.stats import SessionStats
+from edge.session.tracker import Session
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def build_summary(
 ) -> dict[str, Any]:
     """The schema-v1 summary of one session.
 
-    `feedback` defaults to running the rules (`edge.feedback.evaluate`) with `feedback_cfg`.
+    `feedback` defaults to running the rules (`edge.session.feedback.evaluate`) with `feedback_cfg`.
     Raises ValueError on metadata the schema would refuse (bad status, model hash...), so that a
     wrong summary fails where it is made, not at the collector.
     """

@@ -75,7 +75,7 @@ class FrameSource(Protocol):
 
 
 def _cv2() -> Any:
-    import cv2  # imported on first use: keeps `import edge.capture` light
+    import cv2  # imported on first use: keeps `import edge.device.capture` light
 
     return cv2
 

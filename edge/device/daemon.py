@@ -5,7 +5,7 @@ One main loop owns all session state (tracker, statistics, checkpoint); nothing 
 - camera: `LatestFrameReader` keeps only the newest frame on its own thread. The loop takes the newest
   frame when an analysis slot is due (`analysis.fps`) and never queues; a camera that fails or stalls
   is reopened by the reader with backoff and reported on the status topic, never a crash.
-- analysis: `edge.pipeline.FrameAnalyzer`, reset whenever a new session's statistics begin (the
+- analysis: `edge.analysis.pipeline.FrameAnalyzer`, reset whenever a new session's statistics begin (the
   countdown of an automatic start, or a `start` command), so baselines and speeds are the presenter's own.
 - sessions: `SessionTracker` (auto start on presence, end on absence, commands). While a session runs
   its state is checkpointed atomically every `session.checkpoint_s` (edge/checkpoint.py). On start, a
@@ -15,7 +15,7 @@ One main loop owns all session state (tracker, statistics, checkpoint); nothing 
   Commands arrive on the publisher's worker thread; they are queued to the main loop, executed there,
   and the worker sends the ack with the main loop's answer (or a refusal when the loop did not take
   the command within `COMMAND_TIMEOUT_S`: then it is cancelled and changes nothing).
-- systemd: READY/WATCHDOG/STATUS/STOPPING through `edge.sdnotify` (the rules are in its docstring).
+- systemd: READY/WATCHDOG/STATUS/STOPPING through `edge.device.sdnotify` (the rules are in its docstring).
 
 SIGTERM/SIGINT end a running session as complete (ended by `shutdown`), spool its summary, wait briefly
 for the broker's acks, publish `offline` and exit 0. A non-looping recording that ends does the same
@@ -39,17 +39,17 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from edge.capture import LatestFrameReader
-from edge.checkpoint import CheckpointStore
-from edge.commands import Command
+from edge.analysis.emotion import EMOTIONS7
+from edge.analysis.features import FrameFeatures
 from edge.config import Config, missing_files
-from edge.features import FrameFeatures
-from edge.feedback import evaluate_stats
-from edge.publish import MqttSetupError, Publisher
-from edge.sdnotify import SdNotifier
-from edge.session import Session, SessionEvent, SessionTracker
-from edge.stats import EMOTIONS7
-from edge.summary import new_session_id, rfc3339, session_summary
+from edge.device.capture import LatestFrameReader
+from edge.device.checkpoint import CheckpointStore
+from edge.device.commands import Command
+from edge.device.publish import MqttSetupError, Publisher
+from edge.device.sdnotify import SdNotifier
+from edge.session.feedback import evaluate_stats
+from edge.session.summary import new_session_id, rfc3339, session_summary
+from edge.session.tracker import Session, SessionEvent, SessionTracker
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ FPS_SMOOTHING = 0.1
 
 
 class Analyzer(Protocol):
-    """What the daemon needs from `edge.pipeline.FrameAnalyzer` (tests may pass a stand-in)."""
+    """What the daemon needs from `edge.analysis.pipeline.FrameAnalyzer` (tests may pass a stand-in)."""
 
     def analyze(self, frame_bgr: np.ndarray, t: float) -> Any: ...
 
@@ -265,15 +265,15 @@ class Daemon:
         self._recover()
 
     def _load_analyzer(self) -> Analyzer:
-        from edge.inference import ModelError
-        from edge.models import load_models
+        from edge.analysis.inference import ModelError
+        from edge.analysis.models import load_models
 
         try:
             models = load_models(self.cfg)
         except ModelError as exc:
             raise SetupError(f"models: {exc}") from None
         try:
-            from edge.pipeline import FrameAnalyzer
+            from edge.analysis.pipeline import FrameAnalyzer
 
             return FrameAnalyzer(self.cfg, models)
         except ModelError as exc:

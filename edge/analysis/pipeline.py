@@ -19,13 +19,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge.analysis.emotion import EmotionClassifier
+from edge.analysis.face import FaceCropper, face_for_emotion
+from edge.analysis.features import FeatureExtractor, FrameFeatures
+from edge.analysis.keypoints import Pose
+from edge.analysis.models import ModelSet, load_models
+from edge.analysis.pose import CropTracker, PoseEstimator
 from edge.config import Config
-from edge.emotion import EmotionClassifier
-from edge.face import FaceCropper, face_for_emotion
-from edge.features import FeatureExtractor, FrameFeatures
-from edge.keypoints import Pose
-from edge.models import ModelSet, load_models
-from edge.pose import CropTracker, PoseEstimator
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from edge.features import METRIC_BY_NAME
+from edge.analysis.features import METRIC_BY_NAME
 
 logger = logging.getLogger(__name__)
 

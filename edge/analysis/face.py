@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from edge.keypoints import BodyPart, Pose
+from edge.analysis.keypoints import BodyPart, Pose
 
 logger = logging.getLogger(__name__)
 

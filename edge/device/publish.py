@@ -46,9 +46,9 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge import __version__
-from edge.commands import Command, CommandError, ack_payload, parse_command
 from edge.config import Config, MqttConfig, TlsConfig
-from edge.spool import Spool, SpoolEntry
+from edge.device.commands import Command, CommandError, ack_payload, parse_command
+from edge.device.spool import Spool, SpoolEntry
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Per-frame analysis: pose, face, emotion and the features computed from them (the flow of DESIGN.md)."""
