@@ -62,12 +62,20 @@ class FeaturesConfig:
     looking_down_pitch: float = 0.25  # nose this far below the ear line (shoulder widths): looking down
     slouch_drop: float = 0.08  # torso shorter than the upright baseline by this fraction: slouching
     baseline_warmup_s: float = 10.0  # seconds of measurable frames that set the upright baseline
-    gesture_speed_min: float = 0.6  # wrist speed (shoulder widths/s, relative to the torso): gesturing
+    gesture_speed_min: float = 0.8  # smoothed wrist speed (sw/s, relative to the torso): above still-hand jitter
     max_gap_s: float = 1.0  # a longer gap between frames resets speeds and the sway window
     sway_window_s: float = 6.0  # window of the hip-sway analysis
     sway_amplitude_min: float = 0.08  # hip sway amplitude (shoulder widths) that counts as swaying
     sway_freq_min_hz: float = 0.2  # slower drifts are walking, not swaying
     sway_freq_max_hz: float = 1.5  # faster wobbles are keypoint jitter
+    # --- features: head from the face, posture, keypoint smoothing (docs/metrics.md) ---
+    looking_down_deg: float = 25.0  # eyes (head + gaze pitch from the face) this far below the camera: down
+    head_max_age_s: float = 0.5  # a face reading stands for later frames up to this age, then keypoints
+    head_min_score: float = 0.5  # face presence score a reading needs to be used
+    posture_hold_s: float = 2.0  # the other posture's geometry must hold this long to change posture
+    smooth_min_cutoff_hz: float = 0.5  # One Euro filter on keypoints: cutoff of a still joint
+    smooth_beta: float = 2.0  # ...raised by this many Hz per shoulder width/s of joint speed
+    motion_min_score: float = 0.5  # keypoints scoring less are left out of speeds (they jump, see docs)
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,9 @@ class FeedbackConfig:
     positive_emotion_min: float = 0.1
     min_frames: int = 50  # frames with the presenter in view needed before a posture rule may fire
     min_emotion_frames: int = 20  # classified faces needed before an emotion rule may fire
+    # --- feedback: what a finding must rest on (docs/metrics.md) ---
+    min_judged_share: float = 0.3  # a metric judged on less of the presence frames than this is not judged
+    confidence_z: float = 1.64  # a share must be past its threshold by this many standard errors
 
 
 @dataclass(frozen=True)
@@ -268,6 +279,13 @@ _CHECKS: dict[str, _Check] = {
     "features.sway_amplitude_min": _above(0),
     "features.sway_freq_min_hz": _at_least(0),
     "features.sway_freq_max_hz": _above(0, 10),
+    "features.looking_down_deg": _between(-90, 90),
+    "features.head_max_age_s": _at_least(0),
+    "features.head_min_score": _share,
+    "features.posture_hold_s": _at_least(0),
+    "features.smooth_min_cutoff_hz": _above(0, 100),
+    "features.smooth_beta": _at_least(0),
+    "features.motion_min_score": _share,
     "session.start_after_s": _at_least(0),
     "session.end_after_s": _above(0),
     "session.min_duration_s": _at_least(0),
@@ -279,6 +297,8 @@ _CHECKS: dict[str, _Check] = {
     "feedback.language": _language,
     "feedback.min_frames": _at_least(1),
     "feedback.min_emotion_frames": _at_least(1),
+    "feedback.min_judged_share": _share,
+    "feedback.confidence_z": _between(0, 5),
     "mqtt.host": _non_empty,
     "mqtt.port": _between(1, 65535),
     "mqtt.prefix": _mqtt_prefix,

@@ -25,9 +25,10 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Gestures", ("gesturing", "hands_in_gesture_zone")),
     ("Posture", ("slouching", "arms_crossed", "hands_in_pockets", "hands_behind_back", "swaying")),
 )
+CONTEXT_ORDER = ("hips_in_view", "hands_in_view", "torso_frontal", "head_from_face")
 CONTINUOUS_ORDER = (
-    "wrist_speed", "elbow_speed", "head_yaw", "head_pitch", "torso_lean", "slouch", "sway_amplitude",
-    "sway_frequency",
+    "wrist_speed", "elbow_speed", "head_yaw", "head_pitch", "eyes_pitch", "head_pitch_kp", "torso_lean", "slouch",
+    "sway_amplitude", "sway_frequency",
 )  # fmt: skip
 SPARK_CONTINUOUS = ("wrist_speed", "sway_amplitude")
 
@@ -141,6 +142,16 @@ def render_report(summary: Mapping[str, Any]) -> str:
         lines.append("  Nothing stood out: no threshold was crossed (or too little was seen to judge).")
     for f in feedback:
         lines.append(f"  [{f.get('severity', '?'):<8}] {f.get('message', '')}")
+        basis = f.get("basis")
+        if isinstance(basis, Mapping) and isinstance(basis.get("frames"), int):
+            seen = f"judged on {basis['frames']} frames"
+            if isinstance(basis.get("share"), (int, float)):
+                seen += f", {_pct(basis['share'])} of the time in view"
+            lines.append(f"  {'':<10} ({seen})")
+    not_judged: dict[str, str] = {}
+    for item in summary.get("not_judged") or []:
+        if isinstance(item, Mapping) and isinstance(item.get("metric"), str):
+            not_judged[item["metric"]] = str(item.get("reason", ""))
 
     spark_head = f"timeline ({bin_s:g} s bins)" if isinstance(bin_s, (int, float)) else ""
     shown: set[str] = set()
@@ -153,9 +164,30 @@ def render_report(summary: Mapping[str, Any]) -> str:
         for name in rows:
             m = metrics[name]
             shown.add(name)
+            if name in not_judged:
+                lines.append(f"  {_label(name):<{LABEL_WIDTH}} not judged: {not_judged[name]}")
+                continue
             share = _pct(m.get("share")) if m.get("n") else "-"
             spark = sparkline(series.get(name, []), 0.0, 1.0)
             lines.append(f"  {_label(name):<{LABEL_WIDTH}} {share:>5}  {spark}".rstrip())
+
+    seen_rows = [n for n in CONTEXT_ORDER if n in metrics]
+    posture = summary.get("posture")
+    if seen_rows or isinstance(posture, Mapping):
+        lines.append("")
+        lines.append("What the camera saw (share of the time in view)")
+        if isinstance(posture, Mapping):
+            parts = ", ".join(f"{k} {_pct(posture.get(k))}" for k in ("standing", "seated", "unknown"))
+            lines.append(f"  {'posture':<{LABEL_WIDTH}} {parts}")
+        in_view = frames.get("with_person") if isinstance(frames.get("with_person"), int) else None
+        for name in seen_rows:
+            m = metrics[name]
+            shown.add(name)
+            n = m.get("n") or 0
+            value = m.get("share") if not in_view else (m.get("share") or 0.0) * n / in_view
+            lines.append(f"  {_label(name):<{LABEL_WIDTH}} {_pct(value) if n else '-':>5}")
+    if "seated" in metrics:
+        shown.add("seated")
 
     cont = [n for n in CONTINUOUS_ORDER if n in metrics]
     if cont:
