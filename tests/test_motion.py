@@ -77,16 +77,26 @@ def test_speeds_are_relative_to_the_torso_and_in_shoulder_widths_per_second():
     assert f.wrist_speed == pytest.approx(0.0, abs=1e-6) and f.gesturing is False
 
 
-def test_a_resting_hand_is_not_gesturing_and_a_waving_one_is():
+@pytest.mark.parametrize("fps", [10.0, 30.0])
+def test_a_resting_hand_is_not_gesturing_and_a_waving_one_is(fps):
     """Jitter as MoveNet shows it on still frames (p95 0.13 sw per frame for keypoints scoring 0.6+;
-    `python -m tools.jitter`) must stay under the gesture threshold; waving must pass it."""
-    still = wrist_stream([(0.0, 0.0)] * 100, jitter_px=4.0)
-    gesturing = [f.gesturing for f in still[1:]]
-    assert sum(gesturing) / len(gesturing) < 0.05
-    wave = [(40.0 * math.sin(2 * math.pi * 1.5 * i / 10.0), -60.0) for i in range(60)]  # 1.5 Hz, 0.4 sw
-    waving = wrist_stream(wave, jitter_px=4.0)
-    g = [f.gesturing for f in waving[5:]]
+    `python -m tools.jitter`) must stay under the gesture threshold; waving must pass it; at 10 fps
+    (the default) and at 30 (speeds are taken over at least 0.1 s)."""
+    n = int(10 * fps)
+    still = wrist_stream([(0.0, 0.0)] * n, fps=fps, jitter_px=4.0)
+    gesturing = [f.gesturing for f in still[int(fps * 0.2):]]
+    assert None not in gesturing and sum(gesturing) / len(gesturing) < 0.05
+    wave = [(40.0 * math.sin(2 * math.pi * 1.5 * i / fps), -60.0) for i in range(int(6 * fps))]  # 1.5 Hz, 0.4 sw
+    waving = wrist_stream(wave, fps=fps, jitter_px=4.0)
+    g = [f.gesturing for f in waving[int(fps * 0.5):]]
     assert sum(g) / len(g) > 0.6
+
+
+def test_speeds_are_taken_over_at_least_a_tenth_of_a_second():
+    for fps in (10.0, 30.0, 60.0):
+        feats = wrist_stream([(0.0, -200.0 / fps * i) for i in range(int(fps * 1.5))], fps=fps)  # 2 sw/s
+        assert feats[-1].wrist_speed == pytest.approx(2.0, rel=0.1), fps
+        assert feats[1].wrist_speed is None or fps == 10.0  # at 30 fps the second frame is too close
 
 
 def test_low_score_keypoints_are_left_out_of_speeds():

@@ -23,6 +23,7 @@ Conventions (every feature module follows them):
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -48,18 +49,20 @@ L_KNEE, R_KNEE = BodyPart.LEFT_KNEE, BodyPart.RIGHT_KNEE
 SIDES = ((L_SH, L_EL, L_WR, L_HIP), (R_SH, R_EL, R_WR, R_HIP))
 
 
+@functools.lru_cache(maxsize=8)
+def _frame_box(fw: int, fh: int) -> tuple[np.ndarray, np.ndarray]:
+    """Centre and half size of the part of a frame where a keypoint counts as inside: margin <= x <=
+    size - 1 - margin (per axis)."""
+    centre = np.array((0.5 * (fw - 1), 0.5 * (fh - 1)))
+    return centre, centre - EDGE_MARGIN * np.array((fw, fh))
+
+
 def seen_masks(pose: Pose, min_score: float) -> tuple[np.ndarray, np.ndarray]:
     """(seen, weakly seen) as boolean arrays over the 17 keypoints, in one vectorised pass."""
-    xy, s = pose.xy, pose.scores
-    mx = EDGE_MARGIN * pose.frame_width
-    my = EDGE_MARGIN * pose.frame_height
+    centre, half = _frame_box(pose.frame_width, pose.frame_height)
     with np.errstate(invalid="ignore"):  # NaN coordinates compare False: unseen
-        inside = (
-            (xy[:, 0] >= mx)
-            & (xy[:, 0] <= pose.frame_width - 1 - mx)
-            & (xy[:, 1] >= my)
-            & (xy[:, 1] <= pose.frame_height - 1 - my)
-        )
+        inside = (np.abs(pose.xy - centre) <= half).all(axis=1)
+    s = pose.scores
     return inside & (s >= min_score), inside & (s >= min(min_score, WEAK_SCORE))
 
 

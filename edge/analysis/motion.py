@@ -35,11 +35,18 @@ SWAY_GRID = 64  # samples of the resampled hip track analysed by FFT
 SWAY_MIN_SAMPLES = 16
 SWAY_MIN_COVERAGE = 0.8  # fraction of the sway window that must hold samples
 
-_JOINTS = np.array([L_WR, R_WR, L_EL, R_EL])
+# Contiguous in COCO order: slices are views, no fancy-index copy.
+_ARMS = slice(L_EL, R_WR + 1)  # left elbow, right elbow, left wrist, right wrist
+_SHOULDERS = slice(L_SH, R_SH + 1)
+assert (L_EL, R_EL, L_WR, R_WR) == (7, 8, 9, 10) and (L_SH, R_SH) == (5, 6)
 
 
 class KeypointSmoother:
-    """One Euro filter over the 17 keypoints (see the module docstring); constant memory."""
+    """One Euro filter over the 17 keypoints (see the module docstring); constant memory.
+
+    Every step runs on all 17 rows at once (a keypoint not used this frame changes by 0): about
+    twenty small numpy calls per frame, no Python loop over keypoints.
+    """
 
     def __init__(self, min_cutoff_hz: float, beta: float, max_gap_s: float, n: int = 17) -> None:
         self.min_cutoff = float(min_cutoff_hz)
@@ -59,67 +66,81 @@ class KeypointSmoother:
         """Feed one frame: `seen` (bool, 17) marks the keypoints to use; `scale` is pixels per
         shoulder width (None: the speed-dependent part of the cutoff is left out)."""
         dt = t - self._t
-        self.alive &= (dt > 0) & (dt <= self.max_gap_s)
-        start = seen & ~self.alive
-        step = seen & self.alive
-        if start.any():
+        recent = dt <= self.max_gap_s
+        self.alive &= recent
+        step = seen & self.alive & (dt > 0.0)
+        start = seen > step
+        if start.any():  # a (re)started keypoint takes its measurement as it is
             self.x[start] = xy[start]
             self._v[start] = 0.0
         if step.any():
-            d = dt[step][:, None]
-            w = np.minimum(1.0, scores[step] / SCORE_FULL)[:, None]
-            x = self.x[step]
-            v_raw = (xy[step] - x) / d
-            v = self._v[step]
-            v += _alpha(D_CUTOFF_HZ, d) * w * (v_raw - v)
-            speed = np.hypot(v[:, 0], v[:, 1])[:, None]
-            cutoff = self.min_cutoff + (self.beta * speed / scale if scale else 0.0)
-            x += _alpha(cutoff, d) * w * (xy[step] - x)
-            self.x[step] = x
-            self._v[step] = v
+            # Rows not stepped get weight 0 and a harmless dt of 1 s; their xy (maybe NaN) is not read.
+            # a(fc, dt) = k / (1 + k) with k = 2 pi fc dt.
+            dt = np.where(step, dt, 1.0)[:, None]
+            w = np.minimum(scores * step, SCORE_FULL)[:, None] * (1.0 / SCORE_FULL)
+            d = np.where(step[:, None], xy, self.x) - self.x
+            k = dt * (2.0 * math.pi * D_CUTOFF_HZ)
+            v = self._v
+            v += (w * k / (1.0 + k)) * (d / dt - v)
+            k = dt * (2.0 * math.pi * self.min_cutoff)
+            if scale:
+                k += dt * np.hypot(v[:, :1], v[:, 1:]) * (2.0 * math.pi * self.beta / scale)
+            self.x += (w * k / (1.0 + k)) * d
         self._t[seen] = t
         self.alive |= seen
         self.fresh[:] = seen
 
 
-def _alpha(cutoff: float | np.ndarray, dt: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + 1.0 / (2.0 * math.pi * cutoff * dt))
+SPEED_BASE_S = 0.1  # speeds are taken over at least this long (the frame interval at the default 10 fps)
+_SPEED_HISTORY = 8  # frames kept for that: enough for 0.1 s up to 70 fps
 
 
 class JointSpeeds:
-    """Wrist and elbow speeds between consecutive frames from smoothed keypoints.
+    """Wrist and elbow speeds from smoothed keypoints, relative to the shoulder midpoint.
 
-    Keeps the previous frame's smoothed joint positions relative to the shoulder midpoint, and which
-    were valid; a joint's speed is known only when it (and both shoulders) was seen on both frames.
+    A speed compares the joint with where it was at least SPEED_BASE_S earlier (the previous frame
+    at 10 fps, three frames back at 30 fps): over a shorter interval the same few pixels of residual
+    jitter would read as a higher speed, and the gesture threshold, measured at 10 fps, would not
+    hold at other frame rates. A joint's speed is known only when it (and both shoulders) was seen
+    on both frames. Keeps the last few frames' positions in a fixed ring.
     """
 
     def __init__(self) -> None:
-        self._rel = np.zeros((4, 2))
-        self._ok = np.zeros(4, dtype=bool)
-        self._t: float | None = None
+        self._rel = np.zeros((_SPEED_HISTORY, 4, 2))
+        self._ok: list[list[bool]] = [[False] * 4 for _ in range(_SPEED_HISTORY)]
+        self._t = [-math.inf] * _SPEED_HISTORY
+        self._head = 0  # next slot to write
 
     def reset(self) -> None:
-        self._ok[:] = False
-        self._t = None
+        self._t = [-math.inf] * _SPEED_HISTORY
 
     def update(self, sm: KeypointSmoother, t: float, scale: float | None,
                max_gap_s: float) -> tuple[list[float | None], list[float | None]]:  # fmt: skip
         """([left, right] wrist speed, [left, right] elbow speed) in shoulder widths per second."""
-        shoulders_ok = bool(sm.fresh[L_SH] and sm.fresh[R_SH]) and scale is not None and scale > 0
-        ok = sm.fresh[_JOINTS] & shoulders_ok
-        rel = sm.x[_JOINTS] - 0.5 * (sm.x[L_SH] + sm.x[R_SH])
+        fresh = sm.fresh.tolist()
+        shoulders_ok = fresh[L_SH] and fresh[R_SH] and scale is not None and scale > 0
+        ok = [f and shoulders_ok for f in fresh[_ARMS]]  # left elbow, right elbow, left wrist, right wrist
+        rel = sm.x[_ARMS] - sm.x[_SHOULDERS].mean(axis=0)
         speeds: list[float | None] = [None, None, None, None]
-        prev_t = self._t
-        if prev_t is not None and 0 < t - prev_t <= max_gap_s and scale:
-            both = ok & self._ok
-            if both.any():
-                d = rel - self._rel
-                v = (np.hypot(d[:, 0], d[:, 1]) / (scale * (t - prev_t))).tolist()
-                speeds = [v[i] if b else None for i, b in enumerate(both.tolist())]
-        self._rel[:] = rel
-        self._ok[:] = ok
-        self._t = t
-        return speeds[:2], speeds[2:]
+        if scale and any(ok):
+            ref = None
+            for k in range(1, _SPEED_HISTORY + 1):  # newest first: the latest frame old enough
+                i = (self._head - k) % _SPEED_HISTORY
+                age = t - self._t[i]
+                if age >= SPEED_BASE_S - 1e-6:
+                    ref = i if age <= max_gap_s else None
+                    break
+                if not age > 0:
+                    break  # the clock went back or the ring holds nothing older
+            if ref is not None:
+                d = rel - self._rel[ref]
+                v = (np.hypot(d[:, 0], d[:, 1]) * (1.0 / (scale * (t - self._t[ref])))).tolist()
+                speeds = [v[i] if a and b else None for i, (a, b) in enumerate(zip(ok, self._ok[ref], strict=True))]
+        self._rel[self._head] = rel
+        self._ok[self._head] = ok
+        self._t[self._head] = t
+        self._head = (self._head + 1) % _SPEED_HISTORY
+        return speeds[2:], speeds[:2]
 
 
 def sway_from_samples(
