@@ -52,7 +52,7 @@ class AnalysisConfig:
     screen_side: Literal["left", "right"] = "left"  # side of the screen, as the presenter sees it
     crop_tracking: bool = True  # MoveNet crop-region tracking between frames
     face_every: int = 3  # run the face landmark stage (head pose, gaze) on every Nth analysed frame
-    min_face_landmark_px: int = 64  # smallest face box side (frame pixels) the landmark model reads reliably
+    min_face_landmark_px: int = 48  # smallest face box side (frame pixels) the landmark model reads reliably
 
 
 @dataclass(frozen=True)

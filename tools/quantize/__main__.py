@@ -286,7 +286,11 @@ def cmd_face_size(args: argparse.Namespace) -> int:
 
     crops = fq.face_crops([*(args.images or []), *(args.video or [])], _pose_model(args.models_dir),
                           video_every=args.video_every, min_px=args.min_px, reference=args.landmark)
-    print(f"{len(crops)} faces of at least {args.min_px:g} px (face box side)")
+    from collections import Counter
+
+    origin = Counter(c.name.split(":")[0].split("#")[0] for c in crops)
+    print(f"{len(crops)} faces of at least {args.min_px:g} px (face box side): "
+          + ", ".join(f"{k} {v}" for k, v in sorted(origin.items())))
     mesh = FaceMesh(args.landmark, None, threads=2)
     print(f"  {'face px':>8} {'faces':>6} {'found':>6} {'median deg':>11} {'p90 deg':>8}")
     for r in fq.size_sweep(crops, mesh):

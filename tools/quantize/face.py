@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 MAX_MEAN_PX = 1.0  # a candidate may move landmarks by this much on average (pixels of the 192 input) ...
 MAX_ANGLE_DEG = 1.0  # ... and head angles by this much on average, or the source is kept
-SIZES_PX = (160, 120, 96, 80, 64, 48, 32)
+SIZES_PX = (160, 120, 96, 80, 64, 48, 40, 32, 24)
 MIN_SIZE_SWEEP_PX = 150  # faces at least this large (face box side) are the full-size references
 
 
