@@ -298,6 +298,48 @@ def cmd_face_size(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_face_readings(args: argparse.Namespace) -> int:
+    """Head readings of the runtime's face stage over real videos (the figures of docs/face.md)."""
+    import dataclasses
+
+    import cv2
+    import numpy as np
+
+    from edge.analysis.pipeline import FrameAnalyzer
+    from edge.config import Config
+
+    cfg = Config()
+    cfg = dataclasses.replace(cfg, analysis=dataclasses.replace(cfg.analysis, face_every=1))
+    analyzer = FrameAnalyzer(cfg)
+    for video in args.video:
+        cap = cv2.VideoCapture(str(video))
+        fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+        step, i, rows = max(1, round(fps / args.fps)), 0, []
+        analyzer.reset()
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            if i % step == 0:
+                h = analyzer.analyze(frame, i / fps).head
+                rows.append((i / fps, h.yaw_deg, h.pitch_deg, h.gaze_pitch_deg if h.gaze_pitch_deg is not None
+                             else np.nan) if h else (i / fps, np.nan, np.nan, np.nan))
+            i += 1
+        cap.release()
+        a = np.array(rows)
+        for t0, t1 in [(0.0, np.inf)] + ([(0.0, args.until)] if args.until else []):
+            part = a[(a[:, 0] >= t0) & (a[:, 0] < t1)]
+            ok = np.isfinite(part[:, 1])
+            if not ok.any():
+                print(f"{video.name} [{t0:g}, {t1:g}) s: no face read in {len(part)} frames")
+                continue
+            y, p, g = part[ok, 1], part[ok, 2], part[ok, 3]
+            print(f"{video.name} [{t0:g}, {t1:g}) s: {int(ok.sum())} of {len(part)} frames read; yaw {y.min():.1f} "
+                  f"/ {np.median(y):.1f} / {y.max():.1f}; pitch {p.min():.1f} / {np.median(p):.1f} / {p.max():.1f} "
+                  f"(min / median / max deg); gaze pitch median {np.nanmedian(g):.1f}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tools.quantize", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true")
@@ -409,6 +451,12 @@ def build_parser() -> argparse.ArgumentParser:
     fs.add_argument("--min-px", type=float, default=150.0, help="faces at least this large are the references")
     fs.add_argument("--models-dir", type=Path, default=Path("models/quantized"))
     fs.set_defaults(func=cmd_face_size)
+
+    fr = sub.add_parser("face-readings", help="head yaw/pitch the runtime's face stage reads over real videos")
+    fr.add_argument("--video", type=Path, action="append", required=True)
+    fr.add_argument("--fps", type=float, default=5.0, help="frames read per second of video")
+    fr.add_argument("--until", type=float, help="also report the first this many seconds on their own")
+    fr.set_defaults(func=cmd_face_readings)
     return p
 
 
