@@ -74,6 +74,10 @@ def test_score_table_and_categories_read_optional_fields() -> None:
     assert table.head.as_dict()["status"] == "not measured"
     assert feature_values(old)["posture"] is MISSING
 
+    unmeasured = CategoryCounts()
+    unmeasured.add("seated", MISSING)
+    assert unmeasured.as_dict() == {"measured": False, "labelled": 1, "status": "not measured"}
+
     cat = CategoryCounts()
     for lab, val in (("seated", "seated"), ("seated", "standing"), ("standing", None), (None, "seated")):
         cat.add(lab, val)

@@ -103,13 +103,12 @@ class CategoryCounts:
     confusion: dict[str, int] = field(default_factory=dict)  # "label->analysis": count (disagreements)
 
     def add(self, label: str | None, value: Any) -> None:
+        if label is not None:
+            self.labelled += 1
         if value is MISSING:
             self.measured = False
             return
-        if label is None:
-            return
-        self.labelled += 1
-        if value is None:
+        if label is None or value is None:
             return
         self.judged += 1
         if str(value) == label:

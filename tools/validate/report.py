@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tools.validate.labels import YES_NO
-from tools.validate.metrics import CONTRADICTED, NOT_MEASURED, CategoryCounts, MetricCounts, Table
+from tools.validate.metrics import CONTRADICTED, NOT_MEASURED, UNVERIFIABLE, CategoryCounts, MetricCounts, Table
 from tools.validate.suite import ClipResult, contradicted, pooled
 
 FEW = 20  # fewer judged y/n frames than this (or no y, or no n): the numbers are too thin to judge
@@ -79,6 +79,10 @@ def markdown(results: Sequence[ClipResult], title: str = "Validation against the
     if bad:
         lines += ["", f"**{len(bad)} finding(s) CONTRADICTED by the labels:**"]
         lines += [f"- {cid}: [{f['severity']}] `{f['code']}` ({f['message']})" for cid, f in bad]
+    unchecked = [(r.run.clip.id, f) for r in results for f in r.findings if f.get("verdict") == UNVERIFIABLE]
+    if unchecked:
+        lines += ["", f"{len(unchecked)} warning/critical finding(s) the labels cannot check:"]
+        lines += [f"- {cid}: [{f['severity']}] `{f['code']}` ({f.get('reason', '')})" for cid, f in unchecked]
     lines += ["", "## All clips pooled", ""]
     lines += metric_table(total)
     lines += ["", category_line("posture", total.posture), category_line("head direction", total.head)]
