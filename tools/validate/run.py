@@ -14,7 +14,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -89,7 +89,8 @@ class RecordingAnalyzer(FrameAnalyzer):
 
 def clip_config(cfg: Config, clip: Clip) -> Config:
     """The run's config with the clip's screen side (the only per-clip setting)."""
-    return dataclasses.replace(cfg, analysis=dataclasses.replace(cfg.analysis, screen_side=clip.screen_side))
+    side: Literal["left", "right"] = "right" if clip.screen_side == "right" else "left"
+    return dataclasses.replace(cfg, analysis=dataclasses.replace(cfg.analysis, screen_side=side))
 
 
 def view_of(box: tuple[float, float, float, float] | None, margin: float = 0.8) -> tuple[float, float, float, float]:

@@ -153,7 +153,7 @@ def write_sheets(clip: Clip, cfg: Config, out_dir: Path, per_sheet: int = 12) ->
     verify_file(clip)
     run = run_clip(clip, cfg, thumb_px=THUMB)
     result = score_run(run, cfg)
-    by_t = {(f.t, f.index): f for f in run.frames}
+    by_t: dict[tuple[float | None, int | None], AnalysedFrame] = {(f.t, f.index): f for f in run.frames}
     min_score = cfg.analysis.min_keypoint_score
     tiles = []
     for pair in result.pairs:
