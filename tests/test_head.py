@@ -138,6 +138,17 @@ def test_a_stale_or_unsure_reading_falls_back_to_the_keypoints():
     assert feats(POSES["frontal"], reading(t=0.0, yaw=50.0), t=0.4).head_from_face is True
 
 
+def test_the_latest_reading_carries_over_the_frames_between_face_runs():
+    """The face runs on every third frame; the pipeline hands over a reading only on those."""
+    ex = FeatureExtractor()
+    assert ex.update(POSES["frontal"], 0.0, head=reading(t=0.0, yaw=-50.0)).head_direction == "image_left"
+    carried = ex.update(POSES["frontal"], 0.3)
+    assert carried.head_from_face is True and carried.head_yaw == -50.0
+    assert ex.update(POSES["frontal"], 0.7).head_from_face is False  # stale: the keypoints again
+    ex.reset()
+    assert ex.update(POSES["frontal"], 0.8).head_from_face is False
+
+
 def test_back_from_this_frame_beats_an_older_face_reading():
     f = feats(POSES["back"], reading(t=0.0, yaw=0.0), t=0.3)
     assert f.back_to_audience is True and f.facing_audience is False and f.head_direction == "back"

@@ -23,6 +23,7 @@ import numpy as np
 
 from edge.analysis import hands as H
 from edge.analysis.body import L_HIP, L_SH, L_WR, R_HIP, R_SH, R_WR, as_points, body_frame, seen_masks
+from edge.analysis.body import is_present as is_present  # re-exported: the pipeline asks here who is in view
 from edge.analysis.head import fresh_reading, read_head
 from edge.analysis.headpose import HeadReading
 from edge.analysis.keypoints import Pose
@@ -210,6 +211,7 @@ class FeatureExtractor:
         self._posture = PostureTracker(self.cfg.posture_hold_s)
         self._smoother = KeypointSmoother(self.cfg.smooth_min_cutoff_hz, self.cfg.smooth_beta, self.cfg.max_gap_s)
         self._speeds = JointSpeeds()
+        self._head: HeadReading | None = None  # the latest face reading, used while fresh
 
     def reset(self) -> None:
         """Forget everything, e.g. when a new session (a new presenter) starts."""
@@ -225,9 +227,12 @@ class FeatureExtractor:
         return self._posture.state
 
     def update(self, pose: Pose | None, t: float, head: HeadReading | None = None) -> FrameFeatures:
-        """Features of the frame at time `t` (seconds, any monotonic clock). `head` is the face stage's
-        latest reading, used while it is fresh (`features.head_max_age_s`), else ignored."""
+        """Features of the frame at time `t` (seconds, any monotonic clock). `head` is a face reading
+        (this frame's, or the latest one); the extractor keeps the latest it was given and uses it on
+        the following frames while it is fresh (`features.head_max_age_s`), then the keypoints."""
         cfg = self.cfg
+        if head is not None:
+            self._head = head
         if pose is None:
             self._speeds.reset()
             return FrameFeatures(present=False)
@@ -249,7 +254,7 @@ class FeatureExtractor:
         standing = posture == STANDING
 
         hv = read_head(
-            pts, weak, body, fresh_reading(head, t, cfg.head_max_age_s, cfg.head_min_score),
+            pts, weak, body, fresh_reading(self._head, t, cfg.head_max_age_s, cfg.head_min_score),
             screen_side=self.screen_side, facing_yaw_max=cfg.facing_yaw_max_deg,
             turned_yaw_min=cfg.turned_yaw_min_deg, down_deg=cfg.looking_down_deg,
             down_pitch_kp=cfg.looking_down_pitch,
