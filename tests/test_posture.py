@@ -28,14 +28,26 @@ def cue(pose):
 
 def test_thigh_geometry_of_standing_and_seated():
     pts, _w, body = parts(POSES["frontal"])
-    along, angle = P.thigh_fold(pts, body)
-    assert along == pytest.approx(115 / 140, abs=1e-3) and angle < 2
+    for along, angle in P.thigh_fold(pts, body):
+        assert along == pytest.approx(115 / 140, abs=1e-3) and angle < 2
     pts, _w, body = parts(POSES["seated"])
-    along, angle = P.thigh_fold(pts, body)
-    assert along == pytest.approx(22 / 140, abs=1e-3) and angle > 30
+    for along, angle in P.thigh_fold(pts, body):
+        assert along == pytest.approx(22 / 140, abs=1e-3) and angle > 30
     pts, _w, body = parts(POSES["cross_legged"])
-    along, angle = P.thigh_fold(pts, body)
-    assert abs(along) < 0.05 and angle == pytest.approx(90, abs=3)
+    for along, angle in P.thigh_fold(pts, body):
+        assert abs(along) < 0.05 and angle == pytest.approx(90, abs=3)
+    assert P.thigh_fold(*parts(make_pose(hidden=KNEES))[::2]) is None
+
+
+def test_one_straight_thigh_carries_a_standing_body():
+    """A knee lifted (a foot on a step) is standing; a lunge, one thigh folded and the other slanted
+    back, is neither; a seated presenter folds every seen thigh."""
+    lifted = {B.LEFT_KNEE: (380, 300)}  # left thigh folded forward, right one straight
+    assert cue(make_pose(lifted)) == "standing"
+    lunge = {B.LEFT_KNEE: (380, 300), B.RIGHT_KNEE: (230, 370)}
+    assert cue(make_pose(lunge)) is None
+    one_leg_down = make_pose({B.RIGHT_KNEE: (283, 405)}, base=SEATED)  # a thigh under the torso: standing
+    assert cue(one_leg_down) == "standing"
 
 
 def test_posture_cue_from_hips_and_knees():

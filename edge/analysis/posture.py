@@ -17,7 +17,9 @@ camera at or below the hips the knees show at or above the hips (along <= 0). Th
 telling them apart is a camera mounted high looking down (a ceiling camera 2.2 m up, 3 m away): a
 seated thigh pointing at it then shows along ~0.45, a standing one ~0.8. Hence: standing when
 along >= 0.65 and angle <= 30 degrees, seated when along <= 0.45, neither in between (a bend, a
-squat, a wide stance, a leg lifted).
+squat, a wide stance). Judged per side: standing when one thigh continues the torso line (the leg
+that carries the body; a knee lifted or a foot on a step is still standing), seated when every seen
+thigh is folded.
 
 Per-frame cues flicker (keypoints, a squat, a bend to pick something up), a posture does not:
 `PostureTracker` adopts the first cue at once and changes posture only when the other cue has held
@@ -60,29 +62,27 @@ UPRIGHT_LEAN_MAX_DEG = 10.0  # frames that may set the upright baseline lean no 
 BASELINE_MIN_SCORE = 0.5  # ...and their shoulder and hip keypoints score at least this
 
 
-def thigh_fold(pts: Points, body: Body | None) -> tuple[float, float] | None:
-    """(along, angle in degrees) of the thighs against the torso line (see the module docstring),
-    averaged over the sides whose hip and knee are seen; None without hips, torso or a knee."""
+Fold = tuple[tuple[float, float], ...]  # (along, angle in degrees) per side whose hip and knee are seen
+
+
+def thigh_fold(pts: Points, body: Body | None) -> Fold | None:
+    """(along, angle in degrees) of each thigh against the torso line (see the module docstring), for
+    the sides whose hip and knee are seen; None without hips, torso or a knee."""
     if body is None or body.hip_mid is None or body.torso_len is None:
         return None
     t = body.torso_len
     ux = (body.sh_mid[0] - body.hip_mid[0]) / t
     uy = (body.sh_mid[1] - body.hip_mid[1]) / t
-    along = across = 0.0
-    n = 0
+    out = []
     for hip_i, knee_i in ((L_HIP, L_KNEE), (R_HIP, R_KNEE)):
         hip, knee = pts[hip_i], pts[knee_i]
         if hip is None or knee is None:
             continue
         dx, dy = knee[0] - hip[0], knee[1] - hip[1]
-        along -= (dx * ux + dy * uy) / t
-        across += abs(dx * uy - dy * ux) / t
-        n += 1
-    if n == 0:
-        return None
-    along /= n
-    across /= n
-    return along, math.degrees(math.atan2(across, along))
+        along = -(dx * ux + dy * uy) / t
+        across = abs(dx * uy - dy * ux) / t
+        out.append((along, math.degrees(math.atan2(across, along))))
+    return tuple(out) or None
 
 
 def posture_cue(pts: Points, body: Body | None) -> str | None:
@@ -90,14 +90,15 @@ def posture_cue(pts: Points, body: Body | None) -> str | None:
     return cue_of(thigh_fold(pts, body))
 
 
-def cue_of(fold: tuple[float, float] | None) -> str | None:
-    """The posture a `thigh_fold` result shows (see the module docstring)."""
-    if fold is None:
+def cue_of(fold: Fold | None) -> str | None:
+    """The posture the thighs show: standing when a thigh continues the torso line (the leg that
+    carries the body), seated when every seen thigh is folded; None otherwise (a lunge, a squat
+    half-way, a wide stance)."""
+    if not fold:
         return None
-    along, angle = fold
-    if along >= THIGH_STAND_ALONG and angle <= THIGH_STAND_MAX_DEG:
+    if any(along >= THIGH_STAND_ALONG and angle <= THIGH_STAND_MAX_DEG for along, angle in fold):
         return STANDING
-    if along <= THIGH_SEAT_ALONG:
+    if all(along <= THIGH_SEAT_ALONG for along, _angle in fold):
         return SEATED
     return None
 
