@@ -142,7 +142,8 @@ def _face_quantization(role: str, qz: dict[str, Any], command: str) -> list[str]
     lines = [f"Quantization: {qz.get('choice')}.", "",
              f"The source flatbuffer rebuilt in TensorFlow reproduces it to {qz.get('rebuild_max_abs_diff'):.1e} "
              "(largest output difference on the evaluation crops). Calibration: "
-             f"{cal.get('inputs')} {what} ({cal.get('fer_faces')} of them FER2013 faces) from "
+             f"{cal.get('inputs')} {what}"
+             + (f" ({cal['fer_faces']} of them FER2013 faces)" if cal.get("fer_faces") else "") + " from "
              f"{', '.join(cal.get('sources', []))}; the int8 candidate keeps its output heads and "
              f"{len(cal.get('int8_float_layers', []))} debugger-ranked layers in float. Evaluation, against the "
              f"source, on {ev.get('crops')} held-out real face crops from {', '.join(ev.get('sources', []))} "

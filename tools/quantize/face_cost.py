@@ -3,7 +3,8 @@
 Each step is timed as the runtime runs it (`FaceMesh.landmarks`: crop, invoke, decode; `FaceMesh.eyes`:
 both eye crops, two invokes, decode; `solve_head_pose`; `align_face`; the emotion invoke) on the faces
 of real frames, all steps interleaved round by round (in a rotating order) so that load on a shared
-machine shifts them alike; medians. Extra landmark or iris models (e.g. the unquantized source) are timed in the same rounds.
+machine shifts them alike; medians. Extra landmark or iris models (e.g. the unquantized source) are timed
+in the same rounds.
 """
 
 from __future__ import annotations
