@@ -58,6 +58,7 @@ def test_shipped_face_models_match_manifest_and_card(entries: dict[str, dict]) -
         assert not set(q["evaluation"]["sources"]) & set(q["calibration"]["sources"])
         for c in q["candidates"].values():  # every candidate measured and timed
             assert c["size_bytes"] > 0 and c["threads1"] > 0 and c["threads2"] > 0 and np.isfinite(c["gaze_p90_deg"])
+            assert c["xnnpack_partitions"] >= 1
         assert "../shared/models/face/" in e["command"] and "/work/" not in e["command"]
         card = (MODELS / (Path(e["file"]).stem + ".md")).read_text()
         assert e["sha256"] in card and e["command"] in card and "| **yes** |" in card
@@ -123,6 +124,7 @@ def test_face_tool_end_to_end_on_a_tiny_set(tmp_path: Path, shared_dir: Path, im
         assert (out / name).is_file() and q["adopted"] in CANDIDATES and name.endswith(".tflite")
         assert q["rebuild_max_abs_diff"] <= 1e-3 and q["evaluation"]["crops"] == 2
         f16 = q["candidates"]["float16"]
+        assert f16["xnnpack_partitions"] == 1  # the float graph runs whole in XNNPACK
         if role == "face_landmark":
             assert f16["p90_px"] < 0.05 and f16["score_agreement"] == 1.0 and q["calibration"]["fer_faces"] == 6
             assert q["float_moved_1px"]["mean_px"] > f16["mean_px"]

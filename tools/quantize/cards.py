@@ -149,20 +149,23 @@ def _face_quantization(role: str, qz: dict[str, Any], command: str) -> list[str]
              f"source, on {ev.get('crops')} held-out real face crops from {', '.join(ev.get('sources', []))} "
              f"(pixels of the {unit} input; angles in degrees; bounds {qz.get('bounds')}). For scale, the last row "
              "is the source against itself with its region moved by one input pixel:", "",
-             "| candidate | size | invoke 1 / 2 threads | " + " | ".join(h for _, h in cols) + " | adopted |",
-             "| --- | --- | --- | " + " | ".join("---" for _ in cols) + " | --- |"]
+             "| candidate | size | XNNPACK pieces | invoke 1 / 2 threads | " + " | ".join(h for _, h in cols)
+             + " | adopted |",
+             "| --- | --- | --- | --- | " + " | ".join("---" for _ in cols) + " | --- |"]
     for name, m in qz.get("candidates", {}).items():
         vals = " | ".join(_num(k, m.get(k)) for k, _ in cols)
         lat = f"{m.get('threads1', 0):.2f} / {m.get('threads2', 0):.2f} ms"
-        lines.append(f"| {name} | {m.get('size_bytes', 0):,} B | {lat} | {vals} | {_verdict(name, m, qz)} |")
+        lines.append(f"| {name} | {m.get('size_bytes', 0):,} B | {m.get('xnnpack_partitions', '?')} | {lat} | {vals} | "
+                     f"{_verdict(name, m, qz)} |")
     jit = qz.get("float_moved_1px")
     if jit:
         vals = " | ".join(_num(k, jit.get(k)) for k, _ in cols)
-        lines.append(f"| source, region moved 1 px | | | {vals} | (scale) |")
+        lines.append(f"| source, region moved 1 px | | | | {vals} | (scale) |")
     src = qz.get("source")
     if src:
-        lines.append(f"| source `{src.get('file')}` | {src.get('size_bytes', 0):,} B | {src.get('threads1', 0):.2f} / "
-                     f"{src.get('threads2', 0):.2f} ms | " + " | ".join("" for _ in cols) + " | (reference) |")
+        lat = f"{src.get('threads1', 0):.2f} / {src.get('threads2', 0):.2f} ms"
+        lines.append(f"| source `{src.get('file')}` | {src.get('size_bytes', 0):,} B | | {lat} | "
+                     + " | ".join("" for _ in cols) + " | (reference) |")
     return lines + ["", "```", command, "```", ""]
 
 

@@ -103,7 +103,9 @@ def build(landmark_src: Path, iris_src: Path, out_dir: Path, work: Path, calibra
         for name, path in paths.items():
             res.measured[name] = _measure(role, ref, landmark_src, iris_src, path, evaluation)
             res.measured[name]["size_bytes"] = path.stat().st_size
-            print(f"{role} {name:13s} {path.stat().st_size:9,d} B  {res.measured[name].pop('line')}")
+            res.measured[name]["xnnpack_partitions"] = fm.delegate_partitions(path)
+            print(f"{role} {name:13s} {path.stat().st_size:9,d} B, {res.measured[name]['xnnpack_partitions']} "
+                  f"XNNPACK piece(s)  {res.measured[name].pop('line')}")
         jitter = (landmark_agreement(ref, ref, evaluation, [moved(c, 1.0, LANDMARK_SIZE) for c in evaluation])
                   if role == "face_landmark" else iris_agreement(ref, ref, evaluation, move_px=1.0))
         res.jitter = jitter.as_dict()

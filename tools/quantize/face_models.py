@@ -83,6 +83,15 @@ def dynamic_int8(model: FloatModel) -> bytes:
     return conv.convert()
 
 
+def delegate_partitions(path: Path) -> int:
+    """How many pieces LiteRT's default delegate (XNNPACK) runs the model in: 1 when it takes the whole
+    graph; more when ops it cannot run (e.g. int8 PRELU) sit between them on the reference kernels."""
+    from edge.analysis.inference import load_interpreter
+
+    ops = load_interpreter(path, threads=1)._get_ops_details()  # noqa: SLF001
+    return sum(op["op_name"] == "DELEGATE" for op in ops)
+
+
 def output_heads(float32: bytes) -> list[str]:
     """Output tensor names of the ops that make the model's outputs: each output's producer, through
     RESHAPEs, back to the convolution (the heads kept in float)."""
