@@ -166,3 +166,19 @@ def test_face_tool_refuses_bad_sources_and_shared_files(tmp_path: Path, images_d
         read_tflite_graph(pose_source())
     with pytest.raises(SourceError, match="not a TFLite flatbuffer"):
         read_tflite_graph(portrait)
+
+
+def test_face_cost_times_every_step(images_dir: Path, sources: tuple[Path, Path], entries: dict[str, dict],
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """`face-cost` (the per-check table of docs/face.md) times each step on a real face, the source next to
+    the shipped model."""
+    from tools.quantize.__main__ import main
+
+    rc = main(["face-cost", "--video", str(images_dir / "coral_grace_hopper.bmp"), "--models-dir", str(MODELS),
+               "--iris", f"source={sources[1]}", "--rounds", "3", "--threads", "1"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "1 faces" in out
+    for step in ("bare MoveNet invoke", f"iris, both eyes ({entries['iris']['file']})", "iris, both eyes (source)",
+                 "solvePnP", "emotion crop (align_face)"):
+        row = next(line for line in out.splitlines() if line.startswith(f"| {step} |"))
+        assert float(row.split("|")[2]) > 0

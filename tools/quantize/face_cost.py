@@ -53,9 +53,9 @@ def check_costs(faces: list[Face], pose: PoseEstimator, landmark: dict[str, Face
     crop = np.empty((48, 48), dtype=np.uint8)
     steps: dict[str, Callable[[Face], object]] = {"bare MoveNet invoke": lambda _: pose.invoke()}
     for name, m in landmark.items():
-        steps[f"face landmarks ({name})"] = lambda f, m=m: m.landmarks(f.frame, f.landmarks.roi)
+        steps[f"face landmarks ({name})"] = _landmarks_step(m)
     for name, m in iris.items():
-        steps[f"iris, both eyes ({name})"] = lambda f, m=m: m.eyes(f.frame, f.landmarks)
+        steps[f"iris, both eyes ({name})"] = _eyes_step(m)
 
     def pnp(f: Face) -> object:
         h, w = f.frame.shape[:2]
@@ -76,6 +76,14 @@ def check_costs(faces: list[Face], pose: PoseEstimator, landmark: dict[str, Face
             if r >= 5:  # warm-up rounds
                 times[name].append((time.perf_counter() - t0) * 1000.0)
     return {k: float(np.median(v)) for k, v in times.items()}
+
+
+def _landmarks_step(mesh: FaceMesh) -> Callable[[Face], object]:
+    return lambda f: mesh.landmarks(f.frame, f.landmarks.roi)
+
+
+def _eyes_step(mesh: FaceMesh) -> Callable[[Face], object]:
+    return lambda f: mesh.eyes(f.frame, f.landmarks)
 
 
 def table(costs: dict[str, float]) -> str:
