@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 MANIFEST_NAME = "manifest.json"
 POSE_FILE = "movenet_{variant}_int8.tflite"  # the name tools.quantize gives a pose model
 EMOTION_FILE = "emotion_int8.tflite"
-FACE_FILES = {"face_landmark": "face_landmark_f16.tflite", "iris": "iris_landmark_f32.tflite"}
+FACE_FILES = {"face_landmark": "face_landmark_f16.tflite", "iris": "iris_landmark_f16.tflite"}  # as adopted now
 FACE_ROLES = tuple(FACE_FILES)
 _HASH_CHUNK = 1 << 20
 
@@ -35,8 +35,11 @@ def rebuild_command(role: str, variant: str | None = None, models_dir: Path | No
     out = models_dir if models_dir is not None else Path("models/quantized")
     if role in FACE_FILES:
         return (f"python -m tools.quantize face --landmark ../shared/models/face/face_landmark.tflite "
-                f"--iris ../shared/models/face/iris_landmark.tflite --images ../shared/data/images "
-                f"--video ../shared/data/videos/slp_webcam_test_video.mp4 --out-dir {out} "
+                f"--iris ../shared/models/face/iris_landmark.tflite "
+                f"--calib-video ../shared/data/videos/slp_webcam_test_video.mp4 "
+                f"--calib-fer ../shared/data/fer2013/public_test.npz --images ../shared/data/images "
+                f"--video ../shared/data/videos/tfjs_pose_squats.mp4 "
+                f"--video ../shared/data/videos/seated/raga_3people_seated.mp4 --out-dir {out} "
                 f"--manifest {out / MANIFEST_NAME}")
     if role == "pose":
         v = variant or "lightning"
