@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.analysis.inference import REBUILD_HINT, ModelError
-from edge.config import Config, ModelsConfig
+from edge.config import MODELS_LOOKUP, Config, ModelsConfig, models_dir_origin
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +84,8 @@ def sha256_file(path: Path) -> str:
 def read_manifest(models_dir: Path) -> dict[str, dict[str, Any]]:
     """The manifest's `models` table (file name -> entry); ModelError when missing or malformed."""
     path = Path(models_dir) / MANIFEST_NAME
+    if not Path(models_dir).is_dir():  # a wrong place, not a missing build: no rebuild advice
+        raise ModelError(f"models folder not found: {models_dir}; the models are looked up in: {MODELS_LOOKUP}")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -148,8 +150,9 @@ def load_models(cfg: Config | ModelsConfig, verify: bool = True) -> ModelSet:
     manifest = read_manifest(mc.dir)
     pose = resolve_model(mc.dir, manifest, "pose", mc.pose_variant, verify)
     emotion = resolve_model(mc.dir, manifest, "emotion", None, verify) if mc.emotion else None
-    logger.info("models: pose %s (%s...)%s", pose.name, pose.sha256[:12],
-                f", emotion {emotion.name} ({emotion.sha256[:12]}...)" if emotion else ", emotion off")
+    logger.info("models: pose %s (%s...)%s, from %s (%s)", pose.name, pose.sha256[:12],
+                f", emotion {emotion.name} ({emotion.sha256[:12]}...)" if emotion else ", emotion off",
+                mc.dir, models_dir_origin(mc))
     return ModelSet(pose, emotion, mc.threads)
 
 
