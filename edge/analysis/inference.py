@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 _TFLITE_LINE = re.compile(rb"^(VERBOSE|DEBUG|INFO|WARNING|ERROR): ")
 _FD2_LOCK = threading.Lock()
 
-REBUILD_HINT = "rebuild it with `python -m tools.quantize` (see README, 'Rebuilding the models')"
+REBUILD_HINT = "rebuild it with `python -m tools.quantize` (see docs/models.md, 'Rebuilding the models')"
 
 
 class ModelError(RuntimeError):

@@ -28,7 +28,7 @@ _HASH_CHUNK = 1 << 20
 
 
 def rebuild_command(role: str, variant: str | None = None, models_dir: Path | None = None) -> str:
-    """The command that rebuilds a model, for error messages (paths as in the repository README)."""
+    """The command that rebuilds a model, for error messages (paths as in docs/models.md)."""
     out = models_dir if models_dir is not None else Path("models/quantized")
     if role == "pose":
         v = variant or "lightning"
