@@ -10,6 +10,7 @@ import dataclasses
 import difflib
 import logging
 import math
+import os
 import re
 import sys
 import types
@@ -26,7 +27,35 @@ else:  # pragma: no cover - Jetson (JetPack 6) ships Python 3.10
 
 logger = logging.getLogger(__name__)
 
-REPO_MODELS_DIR = Path(__file__).resolve().parent.parent / "models" / "quantized"
+MODELS_ENV = "PPT_EDGE_MODELS"
+_PACKAGE_DIR = Path(__file__).resolve().parent
+CHECKOUT_MODELS_DIR = _PACKAGE_DIR.parent / "models" / "quantized"  # a clone or an editable install
+INSTALLED_MODELS_DIR = _PACKAGE_DIR / "bundled_models"  # the copy a wheel carries (setup.py puts it there)
+REPO_MODELS_DIR = CHECKOUT_MODELS_DIR  # older name
+MODELS_LOOKUP = (
+    "models.dir in the config file, else $PPT_EDGE_MODELS, else models/quantized of the source checkout, "
+    "else the copy installed with the package"
+)
+
+
+def default_models_dir() -> tuple[Path, str]:
+    """The models folder when the config names none, and where that answer came from.
+
+    In order: the environment variable $PPT_EDGE_MODELS; `models/quantized` of the source checkout this
+    package runs from (a clone or an editable install: the repository's own pyproject.toml is beside
+    `edge/`); the copy installed with the package (`edge/bundled_models` inside a wheel). Read when a
+    config is made, never at import time.
+    """
+    env = os.environ.get(MODELS_ENV, "").strip()
+    if env:
+        return Path(env).expanduser().resolve(), f"${MODELS_ENV}"
+    if (_PACKAGE_DIR.parent / "pyproject.toml").is_file() and CHECKOUT_MODELS_DIR.is_dir():
+        return CHECKOUT_MODELS_DIR, "the source checkout"
+    return INSTALLED_MODELS_DIR, "the copy installed with the package"
+
+
+def _default_models_path() -> Path:
+    return default_models_dir()[0]
 
 
 @dataclass(frozen=True)
@@ -36,7 +65,7 @@ class DeviceConfig:
 
 @dataclass(frozen=True)
 class ModelsConfig:
-    dir: Path = REPO_MODELS_DIR  # folder with manifest.json and the int8 .tflite files
+    dir: Path = field(default_factory=_default_models_path)  # manifest.json + int8 .tflite files (MODELS_LOOKUP)
     pose_variant: Literal["lightning", "thunder"] = "lightning"
     threads: int = 2  # TFLite interpreter threads, 1..8
     emotion: bool = True  # run the emotion model at all
@@ -528,5 +557,12 @@ def missing_files(cfg: Config) -> list[str]:
         if p is not None and not p.is_file():
             out.append(f"{key}: file not found: {p}")
     if not cfg.models.dir.is_dir():
-        out.append(f"models.dir: folder not found: {cfg.models.dir}")
+        out.append(f"models.dir: folder not found: {cfg.models.dir} (from {models_dir_origin(cfg.models)}); "
+                   f"the models are looked up in: {MODELS_LOOKUP}")
     return out
+
+
+def models_dir_origin(models: ModelsConfig) -> str:
+    """Where `models.dir` came from, for `ppt-edge check` and the logs: the config or the lookup."""
+    path, origin = default_models_dir()
+    return origin if models.dir == path else "config models.dir"

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.analysis.inference import REBUILD_HINT, ModelError
-from edge.config import Config, ModelsConfig
+from edge.config import MODELS_LOOKUP, Config, ModelsConfig, models_dir_origin
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ _HASH_CHUNK = 1 << 20
 
 
 def rebuild_command(role: str, variant: str | None = None, models_dir: Path | None = None) -> str:
-    """The command that rebuilds a model, for error messages (paths as in the repository README)."""
+    """The command that rebuilds a model, for error messages (paths as in docs/models.md)."""
     out = models_dir if models_dir is not None else Path("models/quantized")
     if role in FACE_FILES:
         return (f"python -m tools.quantize face --landmark ../shared/models/face/face_landmark.tflite "
@@ -100,6 +100,8 @@ def sha256_file(path: Path) -> str:
 def read_manifest(models_dir: Path) -> dict[str, dict[str, Any]]:
     """The manifest's `models` table (file name -> entry); ModelError when missing or malformed."""
     path = Path(models_dir) / MANIFEST_NAME
+    if not Path(models_dir).is_dir():  # a wrong place, not a missing build: no rebuild advice
+        raise ModelError(f"models folder not found: {models_dir}; the models are looked up in: {MODELS_LOOKUP}")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -175,9 +177,10 @@ def load_models(cfg: Config | ModelsConfig, verify: bool = True) -> ModelSet:
     pose = resolve_model(mc.dir, manifest, "pose", mc.pose_variant, verify)
     emotion = resolve_model(mc.dir, manifest, "emotion", None, verify) if mc.emotion else None
     face = [resolve_model(mc.dir, manifest, role, None, verify) for role in FACE_ROLES] if mc.face else [None, None]
-    logger.info("models: pose %s (%s...)%s%s", pose.name, pose.sha256[:12],
+    logger.info("models: pose %s (%s...)%s%s, from %s (%s)", pose.name, pose.sha256[:12],
                 f", emotion {emotion.name} ({emotion.sha256[:12]}...)" if emotion else ", emotion off",
-                "".join(f", {m.role} {m.name} ({m.sha256[:12]}...)" for m in face if m) or ", face off")
+                "".join(f", {m.role} {m.name} ({m.sha256[:12]}...)" for m in face if m) or ", face off",
+                mc.dir, models_dir_origin(mc))
     return ModelSet(pose, emotion, mc.threads, face[0], face[1])
 
 

@@ -45,6 +45,9 @@ def _setup_logging(verbose: int, default: int) -> None:
     logging.basicConfig(level=level, format=fmt, stream=sys.stderr)
     for noisy in ("amqtt", "transitions", "edge.device.publish.paho"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    from edge.logs import quiet_third_party
+
+    quiet_third_party(verbose=level <= logging.DEBUG)  # amqtt's warnings about clients: -vv shows them
 
 
 def _duration(seconds: float | None) -> str:

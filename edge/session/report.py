@@ -1,7 +1,8 @@
 """Plain-text report of a session summary, for `ppt-edge analyze` and `ppt-collect show`.
 
 Findings first (what to work on), then the main numbers, each share with an ASCII sparkline of its
-timeline so that "when" is visible at a glance. Pure ASCII so that it survives any terminal, log or
+timeline so that "when" is visible at a glance, and a key to the characters and units at the end (a
+reader meets this report before any documentation). Pure ASCII so that it survives any terminal, log or
 e-mail. Works on any schema-v1 summary, including ones stored by an older or newer device: unknown
 metrics are listed at the end and missing sections are skipped.
 """
@@ -9,6 +10,7 @@ metrics are listed at the end and missing sections are skipped.
 from __future__ import annotations
 
 import logging
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -134,6 +136,9 @@ def render_report(summary: Mapping[str, Any]) -> str:
     if in_view is not None:
         facts.append(f"presenter in view {_pct(in_view)}")
     lines.append("  " + ", ".join(facts))
+    for w in summary.get("warnings") or []:
+        text = f"warning: {w.get('message') or w.get('code', '?')}"
+        lines.extend(textwrap.wrap(text, width=100, initial_indent="  ", subsequent_indent="    "))
 
     lines.append("")
     lines.append("Feedback")
@@ -233,4 +238,22 @@ def render_report(summary: Mapping[str, Any]) -> str:
     if "present" in series:
         lines.append("")
         lines.append(_spark_row("presenter in view", series["present"]))
+    lines.append("")
+    lines.extend(legend(bin_s))
     return "\n".join(line.rstrip() for line in lines)
+
+
+def legend(bin_s: Any = None) -> list[str]:
+    """The key printed under every report: what the sparkline characters, `sw` and `-` mean."""
+    width = f"{bin_s:g} s" if isinstance(bin_s, (int, float)) else "one bin"
+    ramp = " ".join(RAMP)
+    return [
+        "Key",
+        f"  timeline  one character per {width} from the start, low to high: {ramp}; blank = no data;",
+        "            shares on a fixed 0-100% scale, speeds and sway from their own lowest to highest value",
+        "  share     % of the time the presenter was in view; p10/p50/p90: 10th, 50th (median), 90th percentile",
+        "  sw        shoulder widths: distances relative to the presenter's own shoulders, whatever the",
+        "            distance to the camera (sw/s: per second)",
+        "  -         in a share or number column: not measured (the body parts it needs were not in view)",
+        "  deg       head and torso angles, + = toward the presenter's own left",
+    ]

@@ -124,8 +124,12 @@ def build_summary(
     feedback: list[Finding] | None = None,
     feedback_cfg: FeedbackConfig | None = None,
     frames_dropped: int | None = None,
+    warnings: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """The schema-v1 summary of one session.
+
+    `warnings`: what the reader must know about the input, as `{"code", "message"}` (e.g.
+    `recording_cut_short`); left out of the summary when there is none.
 
     `feedback` defaults to running the rules (`edge.session.feedback.evaluate`) with `feedback_cfg`.
     Raises ValueError on metadata the schema would refuse (bad status, model hash...), so that a
@@ -177,6 +181,8 @@ def build_summary(
     }
     if ended_by is not None:
         summary["ended_by"] = ended_by
+    if warnings:
+        summary["warnings"] = [{"code": str(w["code"]), "message": str(w["message"])} for w in warnings]
     return summary
 
 
