@@ -154,7 +154,7 @@ class MqttConnection:
         connack_timeout_s: float = 5.0,
         protocol: str | int = "auto",
         on_connected: Callable[[mqtt.Client, int], None] | None = None,
-        on_message: Callable[[mqtt.MQTTMessage, int], None] | None = None,
+        on_message: Callable[[mqtt.MQTTMessage, int], None] | None = None,  # (message, epoch)
         on_publish: Callable[[int, int, ReasonCode], None] | None = None,
         log: logging.Logger | None = None,
     ) -> None:
@@ -170,6 +170,7 @@ class MqttConnection:
         self.on_connected, self.on_message, self.on_publish = on_connected, on_message, on_publish
         self.log = log or logger
         self.generation = 0
+        self.epoch = 0  # successful connections so far: a received message can be acked only on its own
         self.last_error: str | None = None  # last refusal or failure, for the status topic and tests
         self._connected = threading.Event()
         self._stop = threading.Event()
@@ -284,11 +285,19 @@ class MqttConnection:
             return None
         return client.publish(topic, payload, qos=qos, retain=retain)
 
-    def ack(self, mid: int, qos: int, generation: int) -> None:
-        """Manual ack of a received message (collector: only after it is stored)."""
+    def ack(self, mid: int, qos: int, epoch: int) -> bool:
+        """Manual ack of a message received on connection `epoch` (collector: only after it is stored).
+
+        A message received on an earlier connection is never acked on a later one: its packet id may
+        by now name another message, and the broker redelivers it anyway (the store is idempotent).
+        False when not acked for that reason."""
         client = self._client
-        if client is not None and generation == self.generation and qos > 0:
-            client.ack(mid, qos)
+        if client is None or qos == 0:
+            return True
+        if epoch != self.epoch or not self._connected.is_set():
+            return False
+        client.ack(mid, qos)
+        return True
 
     # -- logging -----------------------------------------------------------------------------
     def _problem(self, level: int, text: str) -> None:
@@ -373,6 +382,7 @@ class MqttConnection:
                 _remember(self.host, self.port, self.protocol)
             self.last_error = None
             self._last_logged = ("", 0.0)
+            self.epoch += 1
             self._connected.set()
             self.log.info(
                 "connected to MQTT broker %s as %r (MQTT %s, session present: %s)",
@@ -466,8 +476,8 @@ class MqttConnection:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         try:
-            if self.on_message is not None and not self._probe:
-                self.on_message(message, userdata)
+            if self.on_message is not None and not self._probe and userdata == self.generation:
+                self.on_message(message, self.epoch)
         except Exception:
             self.log.exception("error in on_message")
 

@@ -267,8 +267,8 @@ class Listener:
         self.ready.set()
         logger.info("subscribed to %s", ", ".join(t for t, _ in topics))
 
-    def _on_message(self, message: mqtt.MQTTMessage, generation: int) -> None:
-        self._messages.put((message, generation))
+    def _on_message(self, message: mqtt.MQTTMessage, epoch: int) -> None:
+        self._messages.put((message, epoch))
 
     def _handle(self, message: mqtt.MQTTMessage, stop: threading.Event) -> bool:
         """Store or refuse one message; False only when stopping while the database was unavailable."""
@@ -300,10 +300,11 @@ class Listener:
         try:
             while not stop.is_set():
                 try:
-                    message, generation = self._messages.get(timeout=0.2)
+                    message, epoch = self._messages.get(timeout=0.2)
                 except queue.Empty:
                     continue
-                if self._handle(message, stop):
-                    self.conn.ack(message.mid, message.qos, generation)
+                if self._handle(message, stop) and not self.conn.ack(message.mid, message.qos, epoch):
+                    logger.debug("message on %s came on an earlier connection: the broker redelivers it",
+                                 printable(message.topic, limit=200))
         finally:
             self.conn.stop()

@@ -80,6 +80,7 @@ SESSION_JSON = "SELECT json FROM sessions WHERE session_id = ?"
 SESSION_BY_ID = "SELECT * FROM sessions WHERE session_id = ?"
 SESSIONS_BY_PREFIX = "SELECT * FROM sessions WHERE session_id LIKE ? ESCAPE '\\' ORDER BY started_at, session_id"
 COUNT_SESSIONS = "SELECT COUNT(*) AS n FROM sessions"
+COUNT_SESSIONS_BY_PREFIX = "SELECT COUNT(*) AS n FROM sessions WHERE session_id LIKE ? ESCAPE '\\'"
 
 
 def select_sessions(where: list[str], limit: int | None) -> str:

@@ -125,6 +125,11 @@ def _json_object(text: Any) -> dict[str, Any]:
     return _finite(value) if isinstance(value, dict) else {}
 
 
+def _like_prefix(prefix: str) -> str:
+    """A LIKE pattern for "starts with `prefix`", its wildcards taken literally (ESCAPE '\\')."""
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def _canonical(summary: Mapping[str, Any]) -> str:
     return json.dumps(summary, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
@@ -269,12 +274,14 @@ class Store:
             exact = self._db.execute(sql.SESSION_BY_ID, (key,)).fetchone()
             if exact is not None:
                 return [self._row(exact)]
-            pattern = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            return [self._row(r) for r in self._db.execute(sql.SESSIONS_BY_PREFIX, (pattern,))]
+            return [self._row(r) for r in self._db.execute(sql.SESSIONS_BY_PREFIX, (_like_prefix(key),))]
 
-    def count_sessions(self) -> int:
+    def count_sessions(self, prefix: str | None = None) -> int:
+        """How many sessions are stored (only those whose id starts with `prefix`, when given)."""
         with self._guard():
-            return int(self._db.execute(sql.COUNT_SESSIONS).fetchone()["n"])
+            if prefix is None:
+                return int(self._db.execute(sql.COUNT_SESSIONS).fetchone()["n"])
+            return int(self._db.execute(sql.COUNT_SESSIONS_BY_PREFIX, (_like_prefix(prefix),)).fetchone()["n"])
 
     # -- device status -----------------------------------------------------------------------
     def add_status(

@@ -124,6 +124,7 @@ class TempMosquitto:
             raise ServerUnavailable("mosquitto is not installed (apt-get install mosquitto)")
         self.binary = binary
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="ppt-mosquitto-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.conf = self.workdir / "mosquitto.conf"
         self.log = self.workdir / "mosquitto.log"
