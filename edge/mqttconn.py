@@ -149,6 +149,7 @@ class MqttConnection:
         session_expiry_s: int = 0,
         will: tuple[str, bytes, int, bool] | None = None,
         manual_ack: bool = False,
+        receive_maximum: int | None = None,
         reconnect_min_s: int = 1,
         reconnect_max_s: int = 60,
         connack_timeout_s: float = 5.0,
@@ -162,6 +163,7 @@ class MqttConnection:
         self.username, self.password, self.tls = username, password, tls
         self.keepalive_s, self.clean, self.session_expiry_s = keepalive_s, clean, session_expiry_s
         self.will, self.manual_ack = will, manual_ack
+        self.receive_maximum = receive_maximum  # MQTT 5: messages in flight to us at once (unacked)
         self.reconnect_min_s = max(1, int(reconnect_min_s))
         self.reconnect_max_s = max(1, int(reconnect_max_s))
         self.connack_timeout_s = connack_timeout_s
@@ -232,9 +234,12 @@ class MqttConnection:
 
     def _connect(self, client: mqtt.Client) -> None:
         props = None
-        if self.protocol == mqtt.MQTTv5 and self.session_expiry_s and not self._probe:
+        if self.protocol == mqtt.MQTTv5 and not self._probe and (self.session_expiry_s or self.receive_maximum):
             props = Properties(PacketTypes.CONNECT)
-            props.SessionExpiryInterval = self.session_expiry_s
+            if self.session_expiry_s:
+                props.SessionExpiryInterval = self.session_expiry_s
+            if self.receive_maximum:
+                props.ReceiveMaximum = self.receive_maximum
         client.connect_async(
             self.host, self.port, keepalive=self.keepalive_s, clean_start=self.clean, properties=props
         )

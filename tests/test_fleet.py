@@ -58,7 +58,7 @@ def test_fault_200_devices_5000_summaries_3_collectors_kill_and_broker_restart(f
             kill_collector_at=0.3,
             restart_broker=fleet_broker.restart,
             restart_broker_at=0.6,
-            timeout_s=60,
+            timeout_s=150,
         )
     finally:
         for c in collectors:

@@ -9,7 +9,8 @@ Why it is built this way:
   broker moves on. Only an unavailable database (`TransientStoreError`) holds a message back: then
   it is retried in place, unacknowledged, since no other message could be stored either.
 - The subscriber keeps a persistent session (stable client id, clean start off, MQTT 5 session
-  expiry), so the broker queues summaries while the collector is away; a message is acknowledged
+  expiry), so the broker queues summaries while the collector is away; at most RECEIVE_MAXIMUM are
+  in flight to it at once (MQTT 5 Receive Maximum); a message is acknowledged
   only after its row is committed (paho's manual ack), so a crash between receipt and commit loses
   nothing: the broker redelivers it, and the idempotent insert stores it once.
 - paho's callbacks only put messages on a queue; `Listener.run` stores them on the caller's thread.
@@ -45,6 +46,10 @@ MAX_STATUS_BYTES = 16 * 1024  # a status is a few hundred bytes
 MAX_STATE_CHARS = 32
 MAX_TOPIC_LEVEL_CHARS = 128
 SESSION_EXPIRY_S = 7 * 24 * 3600  # how long the broker queues summaries for a collector that is away
+# MQTT 5 Receive Maximum: summaries the broker hands a collector before the first is acknowledged.
+# Small, because everything in flight is redelivered after a crash or a broker restart (work done
+# twice), and because a share group balances better when no member hoards a long local queue.
+RECEIVE_MAXIMUM = 32
 
 
 @dataclass
@@ -247,6 +252,7 @@ class Listener:
             clean=False,
             session_expiry_s=session_expiry_s,
             manual_ack=True,
+            receive_maximum=RECEIVE_MAXIMUM,
             reconnect_max_s=reconnect_max_s,
             on_connected=self._on_connected,
             on_message=self._on_message,

@@ -33,7 +33,7 @@ def iso_ms(t: datetime) -> str:
 
 def make_load_summary(run: str, device: str, seq: int, rng: random.Random, ended: datetime) -> dict[str, Any]:
     """A valid, varied summary: durations, shares, timeline lengths, findings and labels differ."""
-    duration = round(rng.uniform(60, 3600), 1)
+    duration = round(rng.uniform(60, 1200), 1)  # 1-20 min rehearsals
     bins = max(1, int(duration // 5))
     analysed = int(duration * rng.uniform(4, 12))
     with_person = int(analysed * rng.uniform(0.6, 1.0))
