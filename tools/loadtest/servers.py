@@ -179,8 +179,9 @@ def fleet_broker_config(workdir: Path, port: int) -> list[str]:
         # A fleet: save once a second at most (and always on a clean stop), not on every message.
         "autosave_on_changes false",
         "autosave_interval 1",
-        # Never drop a queued QoS 1 message for a collector that is busy or restarting.
-        "max_queued_messages 0",
+        # Never drop a queued QoS 1 message for a collector that is busy or restarting. Not 0 ("no
+        # limit"): mosquitto 2.0.x up to 2.0.16 stops delivering to a client with that setting.
+        "max_queued_messages 1000000",
         "max_inflight_messages 20",
         f"log_dest file {workdir}/mosquitto.log",
         "log_type error",
