@@ -44,12 +44,6 @@ def default_db() -> str:
     return os.environ.get("PPT_COLLECT_DB") or str(default_db_path())
 
 
-def _db_name(db: str) -> str:
-    from edge.collector.store import redact
-
-    return redact(db) if is_url(db) else db
-
-
 def _setup_logging(verbose: int, default: int) -> None:
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose == 1 else default
     # Under journald (JOURNAL_STREAM set) the journal stamps each line: no timestamps of our own.
@@ -59,7 +53,7 @@ def _setup_logging(verbose: int, default: int) -> None:
         else "%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.basicConfig(level=level, format=fmt, stream=sys.stderr)
-    for noisy in ("amqtt", "transitions", "edge.device.publish.paho"):
+    for noisy in ("amqtt", "transitions", "edge.device.publish.paho", "edge.collector.listen.paho"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
