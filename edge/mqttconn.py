@@ -176,6 +176,7 @@ class MqttConnection:
         self.last_error: str | None = None  # last refusal or failure, for the status topic and tests
         self._connected = threading.Event()
         self._stop = threading.Event()
+        self._closed = threading.Event()  # set by paho's on_disconnect: the socket is flushed and shut
         self._lock = threading.Lock()  # guards client replacement
         self._client: mqtt.Client | None = None
         self._last_logged: tuple[str, float] = ("", 0.0)
@@ -278,7 +279,11 @@ class MqttConnection:
             self._cancel_timer()
         self._connected.clear()
         if client is not None:
-            client.disconnect()
+            # paho writes queued packets (PUBACKs of stored summaries, the `offline` status) before
+            # its DISCONNECT, but only while its loop runs: wait for on_disconnect, then stop it.
+            self._closed.clear()
+            if client.disconnect() == mqtt.MQTT_ERR_SUCCESS:
+                self._closed.wait(2.0)
             client.loop_stop()
 
     def publish(
@@ -444,6 +449,7 @@ class MqttConnection:
         self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: ReasonCode, properties: Any
     ) -> None:
         try:
+            self._closed.set()
             if userdata != self.generation:
                 return
             was = self._connected.is_set()
