@@ -164,6 +164,9 @@ class MqttConfig:
     tls: TlsConfig | None = None
     keepalive_s: int = 30
     live_hz: float = 2.0  # live topic rate while a session runs; 0 disables it
+    # "auto": MQTT 5, or 3.1.1 when the broker's CONNACK refuses 5; "3.1.1" for brokers that only
+    # speak it (the embedded amqtt): no MQTT 5 attempt at all. Only MQTT 5 reports refused publishes.
+    protocol: Literal["auto", "5", "3.1.1"] = "auto"
 
 
 @dataclass(frozen=True)
