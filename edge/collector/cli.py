@@ -7,6 +7,9 @@
     ppt-collect show SESSION            (a unique prefix of the id is enough)
     ppt-collect trend [--device D] [--label L] [--last N]
     ppt-collect devices
+    ppt-collect serve [--host 127.0.0.1] [--port 8080] [--broker URL]   (the web dashboard)
+    ppt-collect report SESSION --html OUT.html [--open]                (one session as one HTML file)
+    ppt-collect listen ... --serve                                     (listener and dashboard together)
 
 The database defaults to `$XDG_DATA_HOME/ppt-edge/collector.sqlite3` (~/.local/share/...).
 """
@@ -25,6 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from edge.collector.store import SessionRow, Store, StoreError
+from edge.collector.web.commands import (
+    add_listen_serve_args,
+    add_report_args,
+    add_serve_args,
+    cmd_report,
+    cmd_serve,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +146,19 @@ def cmd_listen(args: argparse.Namespace) -> int:
         if embedded:
             embedded.stop()
         return 1
+    dashboard = None
+    if args.serve:
+        from edge.collector.web.commands import WEB_EXTRA_HINT, WebSetupError, start_beside_listener
+
+        try:
+            dashboard = start_beside_listener(args, host, port, tls, args.username, password)
+        except (ImportError, WebSetupError, OSError) as exc:
+            hint = WEB_EXTRA_HINT if isinstance(exc, ImportError) else ""
+            print(f"ppt-collect: {hint or exc}", file=sys.stderr)
+            store.close()
+            if embedded:
+                embedded.stop()
+            return 2
     stop = threading.Event()
 
     def on_session(outcome: Any) -> None:
@@ -169,6 +192,8 @@ def cmd_listen(args: argparse.Namespace) -> int:
         pass
     finally:
         signal.signal(signal.SIGTERM, old)
+        if dashboard is not None:
+            dashboard.stop()
         store.close()
         if embedded:
             embedded.stop()
@@ -368,6 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run an in-process broker (amqtt) bound to --broker's host and port",
     )
+    add_listen_serve_args(ls)
     ls.set_defaults(func=cmd_listen, log_default=logging.INFO)
 
     li = sub.add_parser("list", help="list stored sessions")
@@ -388,6 +414,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     dv = sub.add_parser("devices", help="the latest recorded status of each device")
     dv.set_defaults(func=cmd_devices)
+
+    se = sub.add_parser("serve", help="the web dashboard over the database (read-only)")
+    add_serve_args(se)
+    se.set_defaults(func=cmd_serve, log_default=logging.INFO)
+
+    rp = sub.add_parser("report", help="one session as a self-contained HTML file")
+    add_report_args(rp)
+    rp.set_defaults(func=cmd_report)
     return p
 
 

@@ -259,3 +259,127 @@ class Store:
             StatusRow(r["device"], r["state"], r["received_at"], json.loads(r["json"]) if r["json"] else None)
             for r in rows
         ]
+
+    # -- reading for the dashboard (edge.collector.web) ------------------------------------------
+    # Plain portable SQL (`?` placeholders, no JSON functions): the same statements serve SQLite and
+    # PostgreSQL. Every list is bounded (LIMIT) so that a page costs the same with 10 or 10,000 rows.
+
+    def make_read_only(self) -> None:
+        """Refuse every write on this connection from now on: the dashboard's guarantee that no page
+        can change the database, whatever a bug in it would try."""
+        self.db.execute("PRAGMA query_only = ON")
+
+    @staticmethod
+    def _session_filters(
+        device: str | None, label: str | None, since: str | None, until: str | None
+    ) -> tuple[str, list[Any]]:
+        """` WHERE ...` and its arguments; `since`/`until` are RFC 3339 UTC bounds on started_at
+        (inclusive, exclusive), compared as text like the stored values."""
+        where: list[str] = []
+        args: list[Any] = []
+        for term, value in (("device = ?", device), ("label = ?", label), ("started_at >= ?", since),
+                            ("started_at < ?", until)):  # fmt: skip
+            if value:
+                where.append(term)
+                args.append(value)
+        return (" WHERE " + " AND ".join(where)) if where else "", args
+
+    def session_page(
+        self,
+        *,
+        device: str | None = None,
+        label: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[SessionRow]:
+        """One page of sessions, newest first. The inner query orders only ids, so the JSON of just
+        this page's rows is read, however deep the page."""
+        where, args = self._session_filters(device, label, since, until)
+        order = " ORDER BY started_at DESC, session_id DESC"
+        sql = (
+            f"SELECT * FROM sessions WHERE session_id IN (SELECT session_id FROM sessions{where}{order} "
+            f"LIMIT ? OFFSET ?){order}"
+        )
+        rows = self.db.execute(sql, [*args, max(1, int(limit)), max(0, int(offset))])
+        return [self._row(r) for r in rows]
+
+    def count_session_page(
+        self,
+        *,
+        device: str | None = None,
+        label: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> int:
+        """How many sessions `session_page` pages through with these filters."""
+        where, args = self._session_filters(device, label, since, until)
+        return int(self.db.execute(f"SELECT COUNT(*) AS n FROM sessions{where}", args).fetchone()["n"])
+
+    def rooms(self) -> list[str]:
+        """Every device (room) that sent a session or a status, sorted."""
+        rows = self.db.execute(
+            "SELECT device FROM sessions UNION SELECT device FROM device_status ORDER BY device"
+        )
+        return [r["device"] for r in rows]
+
+    def labels(self, device: str | None = None, limit: int = 200) -> list[str]:
+        """Session labels, the most recently used first (at most `limit`)."""
+        where, args = self._session_filters(device, None, None, None)
+        where += (" AND" if where else " WHERE") + " label IS NOT NULL"
+        rows = self.db.execute(
+            f"SELECT label, MAX(started_at) AS last FROM sessions{where} GROUP BY label ORDER BY last DESC LIMIT ?",
+            [*args, max(1, int(limit))],
+        )
+        return [r["label"] for r in rows]
+
+    def latest_session(self, device: str) -> SessionRow | None:
+        """The device's most recent session (by start), or None."""
+        r = self.db.execute(
+            "SELECT * FROM sessions WHERE device = ? ORDER BY started_at DESC, session_id DESC LIMIT 1", (device,)
+        ).fetchone()
+        return None if r is None else self._row(r)
+
+    def device_overview(self) -> list[DeviceOverview]:
+        """Every device seen (by a session or a status), its latest status, session count and last
+        session; without reading any summary JSON."""
+        status = {s.device: s for s in self.devices()}
+        counts = {
+            r["device"]: int(r["n"])
+            for r in self.db.execute("SELECT device, COUNT(*) AS n FROM sessions GROUP BY device")
+        }
+        last: dict[str, Any] = {}
+        for r in self.db.execute(
+            """SELECT s.device, s.session_id, s.label, s.started_at, s.duration_s, s.status FROM sessions s
+               JOIN (SELECT device, MAX(started_at) AS m FROM sessions GROUP BY device) l
+                 ON s.device = l.device AND s.started_at = l.m
+               ORDER BY s.session_id"""
+        ):
+            last.setdefault(r["device"], r)
+        out = []
+        for device in sorted(set(status) | set(counts)):
+            r = last.get(device)
+            out.append(
+                DeviceOverview(
+                    device=device,
+                    status=status.get(device),
+                    sessions=counts.get(device, 0),
+                    last_session_id=None if r is None else r["session_id"],
+                    last_label=None if r is None else r["label"],
+                    last_started_at=None if r is None else r["started_at"],
+                )
+            )
+        return out
+
+
+@dataclass(frozen=True)
+class DeviceOverview:
+    """One line of the dashboard's device list."""
+
+    device: str
+    status: StatusRow | None  # the latest recorded state change; None if the device never sent one
+    sessions: int
+    last_session_id: str | None
+    last_label: str | None
+    last_started_at: str | None
