@@ -25,7 +25,8 @@ class WebSetupError(RuntimeError):
 def add_access_args(p: argparse.ArgumentParser, host_flag: str, port_flag: str) -> None:
     p.add_argument(host_flag, dest="http_host", metavar="HOST", default="127.0.0.1",
                    help="address to serve the dashboard on (default %(default)s: this computer only)")
-    p.add_argument(port_flag, dest="http_port", metavar="PORT", type=int, default=8080, help="port (default %(default)s)")
+    p.add_argument(port_flag, dest="http_port", metavar="PORT", type=int, default=8080,
+                   help="port (default %(default)s)")
     p.add_argument("--allow-remote", action="store_true",
                    help="allow an address other than the loopback (then --token-file is required)")
     p.add_argument("--token-file", type=Path,
@@ -34,6 +35,8 @@ def add_access_args(p: argparse.ArgumentParser, host_flag: str, port_flag: str) 
     p.add_argument("--https-key", help="key of --https-cert (PEM)")
     p.add_argument("--lang", choices=("en", "ko"),
                    help="page language for everyone (default: each browser's Accept-Language)")
+    p.add_argument("--page-size", type=int, default=50, metavar="N",
+                   help="sessions per page of the session list (default %(default)s)")
 
 
 def add_serve_args(p: argparse.ArgumentParser) -> None:
@@ -98,6 +101,7 @@ def access_settings(args: argparse.Namespace, db: Any, hub: Any = None) -> tuple
         token=token,
         allowed_hosts=[*LOOPBACK_NAMES] if loopback else None,
         hub=hub or LiveHub(),
+        page_size=max(1, min(500, args.page_size)),
     )
     return settings, {"host": args.http_host, "port": args.http_port, "certfile": args.https_cert,
                       "keyfile": args.https_key}  # fmt: skip

@@ -69,6 +69,7 @@ class SessionLine:
     status: str
     findings: int
     top_severity: str | None
+    top_severity_label: str
     top_finding: str | None
 
 
@@ -78,6 +79,8 @@ def session_line(row: SessionRow, locale: str, t: NullTranslations) -> SessionLi
     top = feedback[0] if feedback else None
     ended = ENDED_BY.get(str(s.get("ended_by")))
     severity = str(top.get("severity")) if top else None
+    if top and severity not in SEVERITY:
+        severity = "info"
     return SessionLine(
         session_id=row.session_id,
         room=row.device,
@@ -87,7 +90,8 @@ def session_line(row: SessionRow, locale: str, t: NullTranslations) -> SessionLi
         ended_by=t.gettext(ended) if ended else ("—" if row.status == "complete" else t.gettext("interrupted")),
         status=row.status,
         findings=len(feedback),
-        top_severity=severity if severity in SEVERITY else ("info" if top else None),
+        top_severity=severity,
+        top_severity_label=t.gettext(SEVERITY[severity]) if severity else "",
         top_finding=finding_sentence(top, locale, t) if top else None,
     )
 
@@ -133,6 +137,10 @@ def trend_data(rows: Sequence[SessionRow], locale: str, t: NullTranslations) -> 
         if not known:
             continue
         unit = collect_cli._metric_unit(rows, name)
+        shown_unit = M.unit(unit, t.gettext)
+        if unit == "%":
+            faces = name.startswith("emotion_")
+            shown_unit = t.gettext("% of classified faces") if faces else M.unit("share", t.gettext)
         digits = 0 if unit == "%" else 1 if name == "duration_min" else 2
         target = targets.get(name)
         band = None
@@ -147,7 +155,7 @@ def trend_data(rows: Sequence[SessionRow], locale: str, t: NullTranslations) -> 
         charts.append({
             "name": name,
             "label": M.label(name, t.gettext),
-            "unit": M.unit(unit, t.gettext),
+            "unit": shown_unit,
             "percent": unit == "%",
             "values": [None if v is None else round(v, digits) for v in values],
             "first": None if not known else round(known[0], digits),

@@ -50,6 +50,8 @@
     }
   };
 
+  function tick(v) { return String(Number(Number(v).toPrecision(3))); }
+
   function baseOptions(xTitle) {
     return {
       responsive: true, maintainAspectRatio: false, animation: false, normalized: true,
@@ -59,7 +61,7 @@
         x: { type: "linear", min: 0, title: { display: !!xTitle, text: xTitle, color: "#6b7585", font: { size: 11 } },
              ticks: { callback: function (v) { return clock(v); }, color: "#6b7585", maxTicksLimit: 8 },
              grid: { color: "#eef0f3" } },
-        y: { ticks: { color: "#6b7585" }, grid: { color: "#eef0f3" } }
+        y: { ticks: { color: "#6b7585", callback: tick }, grid: { color: "#eef0f3" } }
       }
     };
   }
@@ -78,7 +80,7 @@
       var color = colorOf(s, i);
       datasets.push({
         label: s.label, metric: s.name, data: points(data.x, s.values), borderColor: color,
-        backgroundColor: alpha(color, 0.12), borderWidth: 2.2, tension: 0.3, spanGaps: false,
+        backgroundColor: alpha(color, 0.12), borderWidth: 2.2, cubicInterpolationMode: "monotone", spanGaps: false,
         pointRadius: dense ? 0 : 3, pointHoverRadius: 5, pointBackgroundColor: color
       });
       if (s.target) {
@@ -139,7 +141,7 @@
       type: "line",
       data: { datasets: [{
         label: s.label, metric: s.name, data: points(data.x, s.values), borderColor: COLORS[0],
-        backgroundColor: alpha(COLORS[0], 0.10), borderWidth: 2, tension: 0.3, spanGaps: false, clip: 8,
+        backgroundColor: alpha(COLORS[0], 0.10), borderWidth: 2, cubicInterpolationMode: "monotone", spanGaps: false, clip: 8,
         pointRadius: data.x.length > 60 ? 1.5 : 3.2, pointHoverRadius: 5,
         pointBackgroundColor: colors, pointBorderColor: colors,
         segment: { borderColor: function (ctx) { return off(ctx.p0.parsed.y) && off(ctx.p1.parsed.y) ? NEG : undefined; } }
@@ -164,7 +166,7 @@
                       borderDash: [5, 4], borderWidth: 1.3, pointRadius: 0 });
     }
     datasets.push({ label: data.texts.per_bin, role: "bins", data: points(data.x, c.values), borderColor: "#1b2230",
-                    borderWidth: 1.8, tension: 0.3, spanGaps: false, pointRadius: data.x.length > 40 ? 0 : 2.5,
+                    borderWidth: 1.8, cubicInterpolationMode: "monotone", spanGaps: false, pointRadius: data.x.length > 40 ? 0 : 2.5,
                     pointBackgroundColor: "#1b2230" });
     var known = c.values.filter(function (v) { return v !== null; }).concat([c.p10, c.p90].filter(function (v) { return v !== null; }));
     var options = baseOptions(null);
@@ -207,7 +209,9 @@
                      return fmt(item.parsed.y, c.digits) + (c.percent ? "%" : ""); } } } },
         scales: {
           x: { ticks: { color: "#6b7585", maxRotation: 0, autoSkip: true, maxTicksLimit: 6 }, grid: { display: false } },
-          y: { ticks: { color: "#6b7585", callback: function (v) { return c.percent ? v + "%" : v; } }, grid: { color: "#eef0f3" } }
+          y: { ticks: { color: "#6b7585", maxTicksLimit: 6,
+                        callback: function (v) { return c.percent ? v + "%" : String(Number(v.toPrecision(3))); } },
+               grid: { color: "#eef0f3" } }
         }
       };
       if (c.percent) { options.scales.y.min = 0; options.scales.y.max = 100; options.scales.y.ticks.stepSize = 25; }
@@ -215,7 +219,7 @@
       charts[id] = new Chart(el, {
         type: "line",
         data: { labels: labels, datasets: [{ label: c.label, metric: c.name, data: c.values, borderColor: color,
-                backgroundColor: alpha(color, 0.15), borderWidth: 2.2, tension: 0.25, spanGaps: true,
+                backgroundColor: alpha(color, 0.15), borderWidth: 2.2, cubicInterpolationMode: "monotone", spanGaps: true,
                 pointRadius: c.values.length > 40 ? 0 : 3.5, pointBackgroundColor: color }] },
         options: options
       });

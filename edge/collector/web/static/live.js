@@ -26,14 +26,14 @@
     chart = new Chart(el, {
       type: "line",
       data: { datasets: [
-        { label: T.facing, data: [], borderColor: "#2f54d0", backgroundColor: "rgba(47,84,208,.12)", borderWidth: 2, pointRadius: 0, tension: 0.3 },
-        { label: T.gesturing, data: [], borderColor: "#e8590c", backgroundColor: "rgba(232,89,12,.12)", borderWidth: 2, pointRadius: 0, tension: 0.3 }
+        { label: T.facing, data: [], borderColor: "#2f54d0", backgroundColor: "rgba(47,84,208,.12)", borderWidth: 2, pointRadius: 0, cubicInterpolationMode: "monotone" },
+        { label: T.gesturing, data: [], borderColor: "#e8590c", backgroundColor: "rgba(232,89,12,.12)", borderWidth: 2, pointRadius: 0, cubicInterpolationMode: "monotone" }
       ] },
       options: {
         responsive: true, maintainAspectRatio: false, animation: false,
         plugins: { legend: { display: true, position: "bottom", labels: { boxWidth: 12 } } },
         scales: {
-          x: { type: "linear", ticks: { callback: function (v) { return clock(v); }, maxTicksLimit: 6, color: "#6b7585" }, grid: { color: "#eef0f3" } },
+          x: { type: "linear", min: 0, max: WINDOW_S, ticks: { callback: function (v) { return clock(v); }, maxTicksLimit: 6, color: "#6b7585" }, grid: { color: "#eef0f3" } },
           y: { min: 0, max: 100, ticks: { stepSize: 25, callback: function (v) { return v + "%"; }, color: "#6b7585" }, grid: { color: "#eef0f3" } }
         }
       }
