@@ -38,7 +38,7 @@ def payload(summary: dict) -> bytes:
 def test_store_is_wal_versioned_and_idempotent(tmp_path):
     db = tmp_path / "c.sqlite3"
     with Store(db) as store:
-        assert store.version == SCHEMA_VERSION == 1
+        assert store.version == SCHEMA_VERSION == 2
         assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         s = make_summary("sess-0001-aaaa", label="Ana")
         assert store.add_session(s) is True

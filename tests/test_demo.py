@@ -56,6 +56,7 @@ def test_demo_runs_end_to_end_on_the_embedded_broker(video, shared_dir):
     assert proc.stdout.startswith("PPT Edge session demo-room-"), proc.stdout[:500]
     assert "complete (ended by command)" in proc.stdout
     assert "frames analysed" in proc.stdout
+    assert "dashboard: ppt-collect --db " in proc.stderr and "/session/demo-room-" in proc.stderr
 
 
 def test_demo_on_a_given_broker_keeps_its_database(video, mosquitto: Mosquitto, tmp_path):

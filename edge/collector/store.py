@@ -49,8 +49,14 @@ def _v1(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX device_status_device ON device_status(device, id)")
 
 
+def _v2(db: sqlite3.Connection) -> None:
+    # The dashboard lists every device's sessions newest first: without this index each page sorts the
+    # whole table (190 ms instead of 50 ms for 10,000 sessions, tools/dashboard_bench.py).
+    db.execute("CREATE INDEX sessions_started ON sessions(started_at, session_id)")
+
+
 # Index i brings the database from user_version i to i+1. Append only; never edit a released step.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -240,9 +240,9 @@ def create_app(settings: DashboardSettings) -> Starlette:
                 else:
                     chosen = choices[0]
             rows: list[Any] = []
-            if chosen is not None:
-                rows = store.sessions(device=chosen if by == "room" else None,
-                                      label=chosen if by == "label" else None, limit=last)  # fmt: skip
+            if chosen is not None:  # the newest `last`, shown oldest first (as `ppt-collect trend`)
+                rows = store.session_page(device=chosen if by == "room" else None,
+                                          label=chosen if by == "label" else None, limit=last)[::-1]  # fmt: skip
             return choices, chosen, rows
 
         choices, chosen, rows = reader(fetch)

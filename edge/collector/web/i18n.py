@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from babel.core import Locale
 from babel.dates import format_skeleton, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -109,6 +110,11 @@ def parse_time(text: Any) -> datetime | None:
     return dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
 
 
+@functools.cache
+def babel_locale(code: str) -> Locale:
+    return Locale.parse(code)
+
+
 def local(dt: datetime) -> datetime:
     return dt.astimezone()  # the server's zone: the laptop sits in the room
 
@@ -119,13 +125,14 @@ def format_when(text: Any, locale: str) -> str:
     if dt is None:
         return "?"
     when = local(dt)
-    day = format_skeleton("yMMMEd", when, locale=locale)
-    return f"{day} {format_time(when, 'short', locale=locale)} {when.tzname() or ''}".strip()
+    loc = babel_locale(locale)
+    day = format_skeleton("yMMMEd", when, locale=loc)
+    return f"{day} {format_time(when, 'short', locale=loc)} {when.tzname() or ''}".strip()
 
 
 def format_day(text: Any, locale: str) -> str:
     dt = parse_time(text)
-    return "?" if dt is None else format_skeleton("MMMd", local(dt), locale=locale)
+    return "?" if dt is None else format_skeleton("MMMd", local(dt), locale=babel_locale(locale))
 
 
 def format_clock(seconds: Any) -> str:

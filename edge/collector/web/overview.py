@@ -22,7 +22,7 @@ from edge.collector.web.live import LiveEvent, status_text
 from edge.collector.web.session_view import ENDED_BY, SEVERITY, finding_sentence
 
 PAGE_SIZE = 50
-MAX_TREND_SESSIONS = 200
+MAX_TREND_SESSIONS = 100
 
 
 # -- sessions ------------------------------------------------------------------------------------
