@@ -134,11 +134,14 @@ def full_page_screenshot(driver: Any, path: Path, width: int = 1280, max_height:
     driver.set_window_size(width, 900)
 
 
-def docs_image(src: Path, dst: Path, scale: float = 0.75, max_bytes: int = 300_000) -> Path:
-    """A smaller copy of a screenshot for docs/img (PNG under `max_bytes`: scaled down, max compression)."""
+def docs_image(src: Path, dst: Path, scale: float = 0.75, max_bytes: int = 300_000, crop_px: int = 0) -> Path:
+    """A smaller copy of a screenshot for docs/img: the top `crop_px` pixels (0: all), scaled down until
+    the PNG (max compression) is under `max_bytes`."""
     import cv2
 
     img = cv2.imread(str(src), cv2.IMREAD_COLOR)
+    if crop_px:
+        img = img[:crop_px]
     while True:
         small = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         ok, buf = cv2.imencode(".png", small, [cv2.IMWRITE_PNG_COMPRESSION, 9])

@@ -67,12 +67,17 @@ class Stack:
     def js(self, script: str, *args: Any) -> Any:
         return self.driver.execute_script(script, *args)
 
-    def shot(self, name: str, docs: str | None = None) -> Path:
-        """A full-page screenshot; `docs`: also the small copy for docs/img when refreshing them."""
+    def shot(self, name: str, docs: str | None = None, docs_until: str | None = None) -> Path:
+        """A full-page screenshot; `docs`: also the small copy for docs/img when refreshing them, cut
+        below the element `docs_until` (a CSS selector)."""
         path = self.shots / f"{name}.png"
         full_page_screenshot(self.driver, path)
         if docs and os.environ.get("PPT_DASHBOARD_SCREENSHOTS"):
-            docs_image(path, self.shots / docs)
+            crop = 0
+            if docs_until:
+                crop = int(self.js("const r = document.querySelector(arguments[0]).getBoundingClientRect();"
+                                   "return r.bottom + window.scrollY + 16", docs_until))  # fmt: skip
+            docs_image(path, self.shots / docs, crop_px=crop)
         return path
 
 
@@ -216,7 +221,7 @@ def test_session_page_draws_the_sessions_own_numbers(stack: Stack) -> None:
     assert _painted(st, "chart-emotion") > 500
     judged = st.js("return document.querySelector('.notjudged').textContent")
     assert "Slouching" in judged  # 4 frames of 65: the page says so instead of judging
-    st.shot("session", docs="dashboard-session.png")
+    st.shot("session", docs="dashboard-session.png", docs_until="section[aria-labelledby=timeline-h]")
 
     st.get(f"/session/{s['session_id']}?lang=ko")
     assert st.js("return document.documentElement.lang") == "ko"
@@ -252,7 +257,7 @@ def test_trend_page_charts_what_ppt_collect_trend_computes(stack: Stack) -> None
         assert _painted(st, f"chart-t-{name}") > 500
     band = st.js("return Chart.getChart('chart-t-facing_audience').options.plugins.pptBand")
     assert band["lo"] == pytest.approx(60.0) and band["hi"] is None  # the default target: at least 60%
-    st.shot("trends", docs="dashboard-trends.png")
+    st.shot("trends", docs="dashboard-trends.png", docs_until=".trend-grid")
 
 
 def test_devices_page_shows_a_lost_connection(stack: Stack) -> None:

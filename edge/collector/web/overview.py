@@ -151,7 +151,7 @@ def trend_data(rows: Sequence[SessionRow], locale: str, t: NullTranslations) -> 
             in_band = sum(1 for v in known if not target.misses(v / 100.0))
         change = None
         if len(known) >= 2:
-            change = round(known[-1] - known[0], digits)
+            change = round(known[-1] - known[0], digits) + 0.0  # + 0.0: no "-0"
         charts.append({
             "name": name,
             "label": M.label(name, t.gettext),
