@@ -192,6 +192,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     if len(matches) != 1:
         what = "no session" if not matches else f"{len(matches)} sessions match"
         print(f"ppt-collect: {what} {args.session!r}", file=sys.stderr)
+        for r in matches[:10]:
+            print(f"  {r.session_id}", file=sys.stderr)
         return 1
     html = render_report(matches[0].summary, args.lang)
     out: Path = args.html

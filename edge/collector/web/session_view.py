@@ -252,9 +252,9 @@ def chart_data(summary: Mapping[str, Any], targets: Mapping[str, M.Target], t: N
         groups.append({"id": "other", "title": t.gettext("Other"), "series": [share_line(n) for n in other]})
 
     continuous = []
-    names = [n for n in M.CONTINUOUS_ORDER if n in metrics]
-    names += [n for n, m in metrics.items() if n not in names and _dict(m).get("kind") == "continuous"]
-    for name in names:
+    cont_names = [n for n in M.CONTINUOUS_ORDER if n in metrics]
+    cont_names += [n for n, m in metrics.items() if n not in cont_names and _dict(m).get("kind") == "continuous"]
+    for name in cont_names:
         m = _dict(metrics.get(name))
         if not m.get("n"):
             continue
@@ -271,13 +271,13 @@ def chart_data(summary: Mapping[str, Any], targets: Mapping[str, M.Target], t: N
         })  # fmt: skip
 
     emotion = [share_line(n) for n in M.EMOTION_SERIES if n in series]
-    present = share_line("present") if "present" in series else None
+    in_view = share_line("present") if "present" in series else None
     return {
         "bin_s": bin_s,
         "x": x,
         "groups": groups,
         "emotion": emotion,
-        "present": present,
+        "present": in_view,
         "continuous": continuous,
         "texts": {
             "time": t.gettext("time into the session (min:s)"),
@@ -317,7 +317,7 @@ def session_view(summary: Mapping[str, Any], locale: str, t: NullTranslations) -
     targets = M.targets(feedback)
     frames = _dict(summary.get("frames"))
     fps = _dict(summary.get("fps"))
-    analysed = frames.get("analysed") if isinstance(frames.get("analysed"), int) else 0
+    analysed: int = frames["analysed"] if isinstance(frames.get("analysed"), int) else 0
     facts = [t.ngettext("%(n)d frame analysed", "%(n)d frames analysed", analysed) % {"n": analysed}]
     if _num(fps.get("analysed")):
         facts[-1] += " " + t.gettext("at %(fps)s frames per second") % {"fps": f"{fps['analysed']:.1f}"}
