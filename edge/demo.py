@@ -241,6 +241,7 @@ def run_demo(args: argparse.Namespace) -> int:
         print(render_report(rows[0].summary), flush=True)
         if args.db is not None:
             _say(f"again later: ppt-collect --db {db_path} show {session_id}")
+        _dashboard(args, db_path, session_id, (host, port))
         return 0
     finally:
         for ev in stops:
@@ -251,7 +252,39 @@ def run_demo(args: argparse.Namespace) -> int:
             store.close()
         if embedded is not None:
             embedded.stop()
-        shutil.rmtree(work, ignore_errors=True)  # state and spool; a --db given lives elsewhere
+        # state and spool; the database too unless the dashboard address printed above points at it
+        shutil.rmtree(work / "state" if args.db is None and not args.serve else work, ignore_errors=True)
+
+
+def _dashboard(args: argparse.Namespace, db_path: Path, session_id: str, broker: tuple[str, int]) -> None:
+    """End with the dashboard's address: with --serve, served from here (live view on the demo's
+    broker, the daemon still running) until Ctrl-C; else the command that serves it."""
+    page = f"/session/{session_id}"
+    if not args.serve:
+        _say(f"dashboard: ppt-collect --db {db_path} serve, then open http://127.0.0.1:8080{page}")
+        return
+    try:
+        from edge.collector.web.app import DashboardSettings
+        from edge.collector.web.live import FeedSettings
+        from edge.collector.web.server import DashboardServer, check_port
+    except ImportError:
+        raise DemoError("the dashboard needs the web extra: pip install 'ppt-edge[web]'") from None
+    try:
+        check_port("127.0.0.1", args.serve)
+    except OSError as exc:
+        raise DemoError(str(exc)) from None
+    feed = FeedSettings(host=broker[0], port=broker[1])
+    server = DashboardServer(DashboardSettings(db=db_path), "127.0.0.1", args.serve, feed=feed)
+    server.start()
+    if not server.ready.wait(15):
+        raise DemoError(f"the dashboard did not start on 127.0.0.1:{args.serve}")
+    print(f"dashboard: {server.url}{page}  (Ctrl-C to stop)", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:  # Ctrl-C (or SIGTERM) is how this ends
+        pass
+    finally:
+        server.stop()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -264,6 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="send `stop` this long after the session started (default %(default)s)")
     p.add_argument("--broker", help="use this broker (mqtt://HOST:PORT) instead of the embedded one")
     p.add_argument("--db", type=Path, help="collector database (default: a temporary file)")
+    p.add_argument("--serve", type=int, nargs="?", const=8080, metavar="PORT",
+                   help="then serve the dashboard on 127.0.0.1:PORT (default 8080) until Ctrl-C")
     p.add_argument("-v", "--verbose", action="count", default=0,
                    help="-v: debug log with the other libraries' own lines; -vv: also amqtt's packet log")
     return p

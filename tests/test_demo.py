@@ -68,6 +68,7 @@ def test_demo_runs_on_the_sample_with_nothing_but_the_repository(pose_models, tm
     assert "frames analysed" in proc.stdout and "\nKey\n" in proc.stdout
     foreign = [line for line in proc.stderr.splitlines() if not line.startswith("demo: ")]
     assert not foreign, "lines on stderr that are not the demo's own:\n" + "\n".join(foreign)
+    assert "dashboard: ppt-collect --db " in proc.stderr and "/session/demo-room-" in proc.stderr
 
 
 def test_demo_on_a_given_broker_keeps_its_database(video, mosquitto: Mosquitto, tmp_path):

@@ -18,7 +18,7 @@ from edge.collector.store import SCHEMA_VERSION, Store, StoreError, TransientSto
 
 def test_versioned_idempotent_and_a_conflicting_resend_is_refused(store_target):
     with Store(store_target) as store:
-        assert store.version == SCHEMA_VERSION == 2
+        assert store.version == SCHEMA_VERSION == 3
         s = make_summary("sess-0001-aaaa", label="Ana")
         assert store.insert_session(s) == "stored"
         assert store.insert_session(s) == "duplicate"
@@ -122,7 +122,7 @@ def test_a_v1_database_is_migrated_and_keeps_its_rows(store_target):
         con.commit()
         con.close()
     with Store(store_target) as store:
-        assert store.version == 2
+        assert store.version == SCHEMA_VERSION == 3
         assert [r.summary for r in store.sessions()] == [summary]
         assert store.count_quarantined() == 0
 

@@ -8,6 +8,9 @@
     ppt-collect trend [--device D] [--label L] [--last N]
     ppt-collect devices
     ppt-collect quarantine [--last N]   (refused messages kept for inspection)
+    ppt-collect serve [--host 127.0.0.1] [--port 8080] [--broker URL]   (the web dashboard)
+    ppt-collect report SESSION --html OUT.html [--open]                (one session as one HTML file)
+    ppt-collect listen ... --serve                                     (listener and dashboard together)
 
 `--db` (or $PPT_COLLECT_DB) is a SQLite file, default `$XDG_DATA_HOME/ppt-edge/collector.sqlite3`
 (~/.local/share/...), or a PostgreSQL URL `postgresql://USER@HOST:PORT/DB` shared by several collectors.
@@ -30,6 +33,13 @@ from pathlib import Path
 from typing import Any
 
 from edge.collector.store import SessionRow, Store, StoreError, is_url
+from edge.collector.web.commands import (
+    add_listen_serve_args,
+    add_report_args,
+    add_serve_args,
+    cmd_report,
+    cmd_serve,
+)
 from edge.untrusted import printable
 
 logger = logging.getLogger(__name__)
@@ -158,6 +168,19 @@ def cmd_listen(args: argparse.Namespace) -> int:
             if embedded:
                 embedded.stop()
             return 1
+    dashboard = None
+    if args.serve:
+        from edge.collector.web.commands import WEB_EXTRA_HINT, WebSetupError, start_beside_listener
+
+        try:
+            dashboard = start_beside_listener(args, host, port, tls, args.username, password)
+        except (ImportError, WebSetupError, OSError) as exc:
+            hint = WEB_EXTRA_HINT if isinstance(exc, ImportError) else ""
+            print(f"ppt-collect: {hint or exc}", file=sys.stderr)
+            store.close()
+            if embedded:
+                embedded.stop()
+            return 2
     stop = threading.Event()
 
     def on_session(outcome: Any) -> None:
@@ -191,6 +214,8 @@ def cmd_listen(args: argparse.Namespace) -> int:
         pass
     finally:
         signal.signal(signal.SIGTERM, old)
+        if dashboard is not None:
+            dashboard.stop()
         store.close()
         if embedded:
             embedded.stop()
@@ -439,6 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="MQTT version: auto (5, or 3.1.1 when the broker refuses 5), 5 or 3.1.1 (default: %(default)s)",
     )
+    add_listen_serve_args(ls)
     ls.set_defaults(func=cmd_listen, log_default=logging.INFO)
 
     li = sub.add_parser("list", help="list stored sessions")
@@ -464,6 +490,14 @@ def build_parser() -> argparse.ArgumentParser:
     qu.add_argument("--last", type=int, default=20, help="how many (default %(default)s)")
     qu.add_argument("--payload", action="store_true", help="also print the kept payloads (escaped)")
     qu.set_defaults(func=cmd_quarantine)
+
+    se = sub.add_parser("serve", help="the web dashboard over the database (read-only)")
+    add_serve_args(se)
+    se.set_defaults(func=cmd_serve, log_default=logging.INFO)
+
+    rp = sub.add_parser("report", help="one session as a self-contained HTML file")
+    add_report_args(rp)
+    rp.set_defaults(func=cmd_report)
     return p
 
 

@@ -91,6 +91,9 @@ class SqliteDatabase:
     def set_version(self, version: int) -> None:
         self.db.execute(f"PRAGMA user_version = {int(version)}")
 
+    def make_read_only(self) -> None:
+        self.db.execute("PRAGMA query_only = ON")
+
     def close(self) -> None:
         self.db.close()
 
@@ -116,6 +119,7 @@ class PostgresDatabase:
         self.transient = (psycopg.OperationalError, psycopg.InterfaceError)
         self.unusable = (psycopg.Error,)
         self._conn: Any = None
+        self._read_only = False
         self._connect()
 
     def _connect(self) -> Any:
@@ -127,6 +131,8 @@ class PostgresDatabase:
             raise TransientStoreError(f"cannot connect to {self.name}: {str(exc).strip()}") from exc
         except self._psycopg.Error as exc:
             raise StoreError(f"{self.name}: {str(exc).strip()}") from exc
+        if self._read_only:  # a reconnect keeps the promise
+            self._conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
         return self._conn
 
     @property
@@ -154,6 +160,10 @@ class PostgresDatabase:
             return 0
         row = self.execute("SELECT MAX(version) AS v FROM ppt_schema").fetchone()
         return int(row["v"] or 0)
+
+    def make_read_only(self) -> None:
+        self._read_only = True
+        self.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
 
     def set_version(self, version: int) -> None:
         self.execute("DELETE FROM ppt_schema")

@@ -51,6 +51,7 @@ QUARANTINE_MAX_ROWS = 10_000  # the oldest go first: a flooding device cannot fi
 
 __all__ = [
     "SCHEMA_VERSION",
+    "DeviceOverview",
     "InsertResult",
     "QuarantineRow",
     "SessionRow",
@@ -356,3 +357,96 @@ class Store:
     def count_quarantined(self) -> int:
         with self._guard():
             return int(self._db.execute(sql.COUNT_QUARANTINE).fetchone()["n"])
+
+    # -- reading for the dashboard (edge.collector.web) ------------------------------------------
+    # Every list is bounded (LIMIT) so that a page costs the same with 10 or 10,000 rows.
+
+    def make_read_only(self) -> None:
+        """Refuse every write on this connection from now on: the dashboard's guarantee that no page
+        can change the database, whatever a bug in it would try."""
+        self._db.make_read_only()
+
+    def session_page(
+        self,
+        *,
+        device: str | None = None,
+        label: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[SessionRow]:
+        """One page of sessions, newest first. The inner query orders only ids, so the JSON of just
+        this page's rows is read, however deep the page. `since`/`until`: RFC 3339 UTC bounds on
+        started_at (inclusive, exclusive), compared as text like the stored values."""
+        where, args = sql.session_filters(device, label, since, until)
+        with self._guard():
+            rows = self._db.execute(sql.session_page(where), [*args, max(1, int(limit)), max(0, int(offset))])
+            return [self._row(r) for r in rows]
+
+    def count_session_page(
+        self,
+        *,
+        device: str | None = None,
+        label: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> int:
+        """How many sessions `session_page` pages through with these filters."""
+        where, args = sql.session_filters(device, label, since, until)
+        with self._guard():
+            return int(self._db.execute(sql.count_session_page(where), args).fetchone()["n"])
+
+    def rooms(self) -> list[str]:
+        """Every device (room) that sent a session or a status, sorted."""
+        with self._guard():
+            return [r["device"] for r in self._db.execute(sql.ROOMS)]
+
+    def labels(self, device: str | None = None, limit: int = 200) -> list[str]:
+        """Session labels, the most recently used first (at most `limit`)."""
+        where, args = sql.session_filters(device, None, None, None)
+        with self._guard():
+            rows = self._db.execute(sql.labels(where), [*args, max(1, int(limit))])
+            return [r["label"] for r in rows]
+
+    def latest_session(self, device: str) -> SessionRow | None:
+        """The device's most recent session (by start), or None."""
+        with self._guard():
+            r = self._db.execute(sql.LATEST_SESSION, (device,)).fetchone()
+        return None if r is None else self._row(r)
+
+    def device_overview(self) -> list[DeviceOverview]:
+        """Every device seen (by a session or a status), its latest status, session count and last
+        session; without reading any summary JSON."""
+        status = {s.device: s for s in self.devices()}
+        with self._guard():
+            counts = {r["device"]: int(r["n"]) for r in self._db.execute(sql.SESSIONS_PER_DEVICE)}
+            last: dict[str, Any] = {}
+            for r in self._db.execute(sql.LAST_SESSION_PER_DEVICE):
+                last.setdefault(r["device"], r)
+        out = []
+        for device in sorted(set(status) | set(counts)):
+            r = last.get(device)
+            out.append(
+                DeviceOverview(
+                    device=device,
+                    status=status.get(device),
+                    sessions=counts.get(device, 0),
+                    last_session_id=None if r is None else r["session_id"],
+                    last_label=None if r is None else r["label"],
+                    last_started_at=None if r is None else r["started_at"],
+                )
+            )
+        return out
+
+
+@dataclass(frozen=True)
+class DeviceOverview:
+    """One line of the dashboard's device list."""
+
+    device: str
+    status: StatusRow | None  # the latest recorded state change; None if the device never sent one
+    sessions: int
+    last_session_id: str | None
+    last_label: str | None
+    last_started_at: str | None

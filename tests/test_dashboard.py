@@ -1,0 +1,331 @@
+"""The dashboard without a browser: the Store's read queries, languages, security rules, the
+self-contained report, the live event stream, and `ppt-collect listen --serve` in one process.
+
+Real parts: summaries from `ppt-edge analyze` on the shared recordings, a real SQLite store, the real
+app served by uvicorn on a free port and read over HTTP, a real mosquitto for `listen --serve`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html as htmllib
+import json
+import re
+import sqlite3
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from argparse import Namespace
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from broker_fixtures import Mosquitto, free_port, wait_until
+from dashboard_fixtures import REPO, XSS_LABEL, env, real_summaries, session_set
+
+from edge.collector.store import Store
+
+pytest.importorskip("starlette")
+pytest.importorskip("uvicorn")
+
+from edge.collector.web import catalog  # noqa: E402
+from edge.collector.web.app import STATIC_DIR, DashboardSettings  # noqa: E402
+from edge.collector.web.commands import WebSetupError, access_settings  # noqa: E402
+from edge.collector.web.i18n import negotiate, translations  # noqa: E402
+from edge.collector.web.live import LiveHub  # noqa: E402
+from edge.collector.web.metrics import Target  # noqa: E402  (after the skip, like the rest)
+from edge.collector.web.report import render_report  # noqa: E402
+from edge.collector.web.server import DashboardServer  # noqa: E402
+from edge.collector.web.session_view import session_view, stretches  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def summaries(videos_dir: Path, models_dir: Path) -> list[dict[str, Any]]:
+    return session_set(real_summaries(videos_dir, models_dir))
+
+
+@pytest.fixture
+def db(tmp_path: Path, summaries: list[dict[str, Any]]) -> Path:
+    path = tmp_path / "collector.sqlite3"
+    with Store(path) as store:
+        for s in summaries:
+            assert store.add_session(s)
+        store.add_status("room-1", "online", {"state": "online", "version": "0.1.0"})
+        store.add_status("room-2", "online", {"state": "online"})
+        store.add_status("room-2", "offline", {"state": "offline", "reason": "lost"})
+        store.add_status("room-3", "offline", {"state": "offline", "reason": "shutdown"})
+    return path
+
+
+class Served:
+    def __init__(self, db: Path, **settings: Any) -> None:
+        self.hub = settings.pop("hub", LiveHub())
+        port = free_port()
+        self.server = DashboardServer(DashboardSettings(db=db, hub=self.hub, **settings), "127.0.0.1", port)
+        self.url = f"http://127.0.0.1:{port}"
+        self.server.start()
+        assert self.server.ready.wait(15), "dashboard did not start"
+
+    def get(
+        self, path: str, headers: dict[str, str] | None = None, method: str = "GET"
+    ) -> tuple[int, dict[str, str], str]:
+        req = urllib.request.Request(self.url + path, headers=headers or {}, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, dict(r.headers), r.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, dict(exc.headers), exc.read().decode()
+
+
+@pytest.fixture
+def served(db: Path) -> Iterator[Served]:
+    s = Served(db)
+    try:
+        yield s
+    finally:
+        s.server.stop()
+
+
+# -- Store: the read queries ---------------------------------------------------------------------
+def test_store_pages_filters_and_counts_newest_first(db: Path, summaries: list[dict[str, Any]]) -> None:
+    newest = sorted(summaries, key=lambda s: (s["started_at"], s["session_id"]), reverse=True)
+    with Store(db) as store:
+        store.make_read_only()
+        page1 = store.session_page(limit=3)
+        page3 = store.session_page(limit=3, offset=6)
+        assert [r.session_id for r in page1] == [s["session_id"] for s in newest[:3]]
+        assert [r.session_id for r in page3] == [newest[6]["session_id"]]
+        assert page1[0].summary == newest[0]
+        assert store.count_session_page() == len(summaries) == 7
+        room2 = store.session_page(device="room-2")
+        assert [r.label for r in room2] == [XSS_LABEL] and store.count_session_page(device="room-2") == 1
+        march = store.session_page(since="2026-03-03T00:00:00.000Z", until="2026-03-05T00:00:00.000Z")
+        assert [r.session_id for r in march] == ["room-1-20260304T090000Z-cccccc", "room-1-20260303T090000Z-bbbbbb"]
+        assert store.rooms() == ["room-1", "room-2", "room-3"]
+        assert store.labels()[0] == newest[0]["label"] and "Ada rehearsal" in store.labels()
+        assert store.latest_session("room-2").session_id == "room-2-20260305T090000Z-dddddd"
+        assert store.latest_session("nobody") is None
+        devices = {d.device: d for d in store.device_overview()}
+        assert devices["room-1"].sessions == 6 and devices["room-1"].last_session_id == newest[0]["session_id"]
+        assert devices["room-2"].status.state == "offline" and devices["room-2"].status.status["reason"] == "lost"
+        assert devices["room-3"].sessions == 0 and devices["room-3"].last_session_id is None
+        with pytest.raises(sqlite3.OperationalError, match="readonly|read-only|query_only"):
+            store.db.execute("DELETE FROM sessions")
+    with Store(db) as store:
+        assert store.count_sessions() == 7  # nothing was deleted
+
+
+# -- languages -----------------------------------------------------------------------------------
+def test_accept_language_picks_korean_or_english() -> None:
+    assert negotiate("ko-KR,ko;q=0.9,en-US;q=0.8,en;q=0.7") == "ko"
+    assert negotiate("en-GB,en;q=0.9,ko;q=0.8") == "en"
+    assert negotiate("fr-FR,fr;q=0.9,ko;q=0.5") == "ko"
+    assert negotiate("fr, de;q=0.5") is None
+    assert negotiate("ko;q=0, en") == "en"
+    assert negotiate("") is None
+
+
+def test_korean_catalogue_is_complete_and_compiles_in_memory() -> None:
+    from edge.session.feedback import RULES
+
+    assert catalog.main(["--check"]) == 0
+    ko = translations("ko")
+    for rule in RULES:  # every feedback sentence has a Korean form with both numbers in it
+        text = ko.gettext(rule.message)
+        assert text != rule.message and "{value}" in text and "{threshold}" in text, rule.code
+
+
+# -- pages over HTTP -----------------------------------------------------------------------------
+def test_pages_escape_device_text_and_speak_the_browsers_language(
+    served: Served, summaries: list[dict[str, Any]]
+) -> None:
+    code, headers, html = served.get("/sessions?room=room-2")
+    assert code == 200
+    assert "&lt;script&gt;window.pwned=1&lt;/script&gt;&lt;img src=x onerror=" in html
+    assert "<script>window.pwned" not in html and "<img src=x" not in html
+    assert "script-src 'self'" in headers["content-security-policy"]
+    xss = next(s for s in summaries if s["label"] == XSS_LABEL)
+    code, _, html = served.get(f"/session/{xss['session_id']}")
+    assert code == 200 and "<script>window.pwned" not in html
+    data = re.search(r'<script type="application/json" id="ppt-session">(.*?)</script>', html, re.S).group(1)
+    assert "<" not in data  # tojson escapes markup inside the data block
+    code, _, html = served.get("/sessions", {"Accept-Language": "ko-KR,ko;q=0.9,en;q=0.5"})
+    assert code == 200 and '<html lang="ko">' in html and "세션" in html
+    code, _, html = served.get("/sessions", {"Accept-Language": "en-US"})
+    assert '<html lang="en">' in html and "Every rehearsal the collector received" in html
+    code, headers, js = served.get("/static/vendor/chart.umd.min.js")
+    assert code == 200 and js.startswith("/*!\n * Chart.js v4") and "javascript" in headers["content-type"]
+    assert served.get("/session/no-such-session")[0] == 404
+    for path in ("/trends", "/trends?by=label", "/devices", "/live", "/live/room-2", "/sessions?page=999&from=bad"):
+        code, _, html = served.get(path)
+        assert code == 200, path
+        assert "<script>window.pwned" not in html, path
+
+
+def test_nothing_writes_and_foreign_hosts_are_refused(served: Served, db: Path) -> None:
+    for method in ("POST", "PUT", "DELETE", "PATCH"):
+        code, headers, _ = served.get("/sessions", method=method)
+        assert code == 405 and headers["allow"] == "GET, HEAD", method
+    assert served.get("/sessions", {"Host": "evil.example:8080"})[0] == 421  # DNS rebinding
+    assert served.get("/sessions", {"Host": "localhost:8080"})[0] == 200
+    with Store(db) as store:
+        assert store.count_sessions() == 7
+
+
+def test_another_address_needs_the_flag_and_a_token(tmp_path: Path, db: Path) -> None:
+    def args(**kw: Any) -> Namespace:
+        base = {"http_host": "127.0.0.1", "http_port": 8080, "allow_remote": False, "token_file": None,
+                "https_cert": None, "https_key": None, "lang": None, "page_size": 50}  # fmt: skip
+        return Namespace(**{**base, **kw})
+
+    settings, _ = access_settings(args(), db)
+    assert settings.token is None and "127.0.0.1" in settings.allowed_hosts
+    with pytest.raises(WebSetupError, match="--allow-remote"):
+        access_settings(args(http_host="0.0.0.0"), db)
+    with pytest.raises(WebSetupError, match="--token-file"):
+        access_settings(args(http_host="0.0.0.0", allow_remote=True), db)
+    short = tmp_path / "short"
+    short.write_text("abc\n")
+    with pytest.raises(WebSetupError, match="at least 16"):
+        access_settings(args(http_host="0.0.0.0", allow_remote=True, token_file=short), db)
+    token_file = tmp_path / "token"
+    token_file.write_text("correct-horse-battery-staple\n")
+    token_file.chmod(0o600)
+    settings, kw = access_settings(args(http_host="0.0.0.0", allow_remote=True, token_file=token_file), db)
+    assert settings.token == "correct-horse-battery-staple" and settings.allowed_hosts is None
+
+    s = Served(db, token=settings.token, allowed_hosts=None)
+    try:
+        code, headers, _ = s.get("/sessions")
+        assert code == 401 and headers["www-authenticate"].startswith("Basic")
+        wrong = base64.b64encode(b"me:wrong-token-wrong-token").decode()
+        assert s.get("/sessions", {"Authorization": f"Basic {wrong}"})[0] == 401
+        right = base64.b64encode(b"anyone:correct-horse-battery-staple").decode()
+        assert s.get("/sessions", {"Authorization": f"Basic {right}"})[0] == 200
+        assert s.get("/static/app.css")[0] == 401  # every path, static files included
+    finally:
+        s.server.stop()
+
+
+# -- the live stream -----------------------------------------------------------------------------
+def test_live_events_carry_status_and_live_messages(db: Path) -> None:
+    hub = LiveHub()
+    hub.publish("room-1", "status", {"state": "online", "session": "room-1-x"})
+    s = Served(db, hub=hub)
+    got: list[str] = []
+    try:
+
+        def read() -> None:
+            with urllib.request.urlopen(s.url + "/live/room-1/events", timeout=10) as r:
+                for raw in r:
+                    got.append(raw.decode())
+                    if raw.startswith(b"data: ") and len(got) > 1 and got[-2].startswith("event: live"):
+                        return
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        assert wait_until(lambda: any("room-1-x" in line for line in got), 10)
+        hub.publish("room-2", "live", {"elapsed_s": 1})  # another device: not on this stream
+        hub.publish("room-1", "live", {"elapsed_s": 3.5, "label": "a\nb</script>"})
+        reader.join(10)
+        text = "".join(got)
+        assert "event: status" in text and '"css":"online"' in text
+        assert "event: session" in text and "room-1-" in text
+        live = [line for line in got if line.startswith("data: ") and "elapsed_s" in line]
+        assert len(live) == 1 and json.loads(live[0][6:])["label"] == "a\nb</script>"
+    finally:
+        s.server.stop()
+
+
+# -- one session: optional sections, odd input, the report file -----------------------------------
+def test_session_view_shows_optional_sections_and_survives_odd_summaries(summaries: list[dict[str, Any]]) -> None:
+    s = json.loads(json.dumps(summaries[-3]))  # the squats session
+    s["status"], s["ended_by"] = "interrupted", "crash"
+    s["feedback"][0]["basis"] = {"frames": 62, "share": 0.95}
+    s["not_judged"] = [{"metric": "looking_down", "reason": "the face was too small to tell"}]
+    s["posture"] = {"standing": 0.8, "seated": 0.15, "unknown": 0.05}
+    s["warnings"] = [{"code": "recording_cut_short", "message": "The recording ended early."}]
+    en = translations("en")
+    v = session_view(s, "en", en)
+    assert v.findings[0].basis == "Based on 62 frames (95% of the analysed frames)."
+    assert v.findings[0].when == "Throughout the session."  # 55%, 30%, 25%: every bin below 60%
+    assert v.not_judged == [("Looking down", "the face was too small to tell")] and not v.not_judged_derived
+    assert ("Standing", "80%") in v.posture
+    assert any("interrupted" in w for w in v.warnings) and "The recording ended early." in v.warnings
+    assert any("crash" in w for w in v.warnings)
+    ko = session_view(s, "ko", translations("ko"))
+    share = round(100 * s["feedback"][0]["value"])  # the finding's own measured share
+    assert ko.findings[0].sentence.startswith(f"청중을 향한 시간이 {share}%")
+    odd = {"session_id": "odd-session-1", "device": "d", "started_at": "not a time", "duration_s": float("nan"),
+           "metrics": {"facing_audience": {"kind": "share", "share": None, "n": "x"}, "mystery": {"kind": "continuous",
+           "unit": "parsec", "mean": 1, "p10": None, "p50": 1, "p90": None, "n": 3}},
+           "timeline": {"bin_s": 0, "series": {"mystery": [1, None, "x"]}}, "feedback": [{"code": "new_rule"}],
+           "emotion": {"frames": 0}}  # fmt: skip
+    v = session_view(odd, "en", en)
+    assert v.started == "?" and v.length == "?" and v.findings[0].sentence == "new_rule"
+    assert render_report(odd, "en")  # renders rather than raising
+
+
+def test_stretches_find_the_weak_minutes() -> None:
+    assert stretches([0.9, 0.2, 0.1, 0.8, 0.3], Target(lo=0.6), 5.0) == [(5.0, 15.0), (20.0, 25.0)]
+    assert stretches([0.1, None, 0.9], Target(hi=0.2), 5.0) == [(10.0, 15.0)]
+    assert stretches([], Target(lo=0.5), 5.0) == []
+
+
+def test_report_file_is_self_contained_and_allows_only_its_own_scripts(summaries: list[dict[str, Any]]) -> None:
+    html = render_report(summaries[-3], "en")
+    assert not re.findall(r"<(?:script|img|link|iframe|source)\b[^>]*\b(?:src|href)\s*=", html)
+    csp = htmllib.unescape(re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', html).group(1))
+    assert "default-src 'none'" in csp and "unsafe-inline" not in csp
+    scripts = re.findall(r"<script>(.*?)</script>", html, re.S)
+    assert len(scripts) == 2 and scripts[0].startswith("/*!\n * Chart.js v4")
+    for body in scripts:
+        digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in csp
+    assert summaries[-3]["feedback"][0]["message"] in html
+
+
+def test_vendored_chart_library_is_the_documented_file() -> None:
+    readme = (STATIC_DIR / "vendor" / "README.md").read_text()
+    digest = hashlib.sha256((STATIC_DIR / "vendor" / "chart.umd.min.js").read_bytes()).hexdigest()
+    assert f"`{digest}`" in readme
+    assert "MIT" in (STATIC_DIR / "vendor" / "chart.js.LICENSE.md").read_text()
+
+
+# -- one process: listen --serve ----------------------------------------------------------------
+def test_listen_serve_stores_and_shows_in_one_process(tmp_path: Path, summaries: list[dict[str, Any]],
+                                                      mosquitto: Mosquitto) -> None:  # fmt: skip
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    port = free_port()
+    db = tmp_path / "one.sqlite3"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge.collector.cli", "--db", str(db), "listen", "--broker", mosquitto.url, "--serve",
+         "--http-port", str(port)], cwd=REPO, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="one-process-device", protocol=mqtt.MQTTv311)
+    pub.connect(mosquitto.host, mosquitto.port)
+    pub.loop_start()
+    s = summaries[-3]
+
+    def shown() -> bool:
+        pub.publish(f"ppt/{s['device']}/session/{s['session_id']}", json.dumps(s), qos=1).wait_for_publish(5)
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/sessions", timeout=2) as r:
+                return s["session_id"] in r.read().decode()
+        except OSError:
+            return False
+
+    try:
+        assert wait_until(shown, 30, interval=0.5)
+    finally:
+        pub.loop_stop()
+        proc.terminate()
+        _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+    assert f"dashboard: http://127.0.0.1:{port}/sessions" in err
