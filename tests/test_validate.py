@@ -1,0 +1,185 @@
+"""`python -m tools.validate`: the label files, the arithmetic of the table, and one real run on the
+labelled shared clips (the real models, the real analysis path)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import cv2
+import pytest
+
+from tools.validate.__main__ import main
+from tools.validate.labels import COLUMNS, YES_NO, FrameLabel, LabelError, load_clips, parse_rows
+from tools.validate.metrics import (
+    CONTRADICTED,
+    MISSING,
+    SUPPORTED,
+    UNVERIFIABLE,
+    CategoryCounts,
+    MetricCounts,
+    align,
+    check_finding,
+    feature_values,
+    score,
+)
+
+
+def _label(t: float, frame: int, **metrics: bool | None) -> FrameLabel:
+    values: dict[str, bool | None] = dict.fromkeys(YES_NO)
+    values.update(metrics)
+    return FrameLabel(t, frame, None, None, values, "", f"test:{frame}")
+
+
+# --- arithmetic on hand-made labels ------------------------------------------------------------------
+
+
+def test_metric_counts_on_known_values() -> None:
+    labels = [True, True, False, False, None, True, False]
+    values = [True, False, False, None, True, None, True]
+    c = MetricCounts()
+    for lab, v in zip(labels, values, strict=True):
+        c.add(lab, v)
+    assert (c.labelled_y, c.labelled_n, c.labelled_unknown) == (3, 3, 1)
+    assert (c.tp, c.fn, c.tn, c.fp) == (1, 1, 1, 1)
+    assert (c.judged, c.unjudged, c.judged_on_unknown) == (4, 2, 1)
+    assert c.accuracy == pytest.approx(2 / 4)
+    assert c.precision == pytest.approx(1 / 2)
+    assert c.recall == pytest.approx(1 / 2)
+    assert c.coverage == pytest.approx(4 / 6)
+    empty = MetricCounts()
+    assert empty.accuracy is None and empty.precision is None and empty.recall is None and empty.coverage is None
+
+
+def test_align_pairs_by_nearest_time_and_counts_leftovers() -> None:
+    labels = [_label(0.0, 0), _label(0.1, 3), _label(0.2, 6)]
+    analysed = [(0.0, 0, {"present": True}), (0.1004, 3, {"present": True}), (0.31, 9, {"present": True}),
+                (0.4, 12, {"present": True})]
+    pairs, unlabelled = align(labels, analysed, tolerance_s=0.05)
+    assert [p.index for p in pairs] == [0, 3, None]
+    assert pairs[2].values is None
+    assert unlabelled == 2
+
+
+def test_score_table_and_categories_read_optional_fields() -> None:
+    labels = [_label(0.0, 0, gesturing=True), _label(0.1, 1, gesturing=False), _label(0.2, 2, gesturing=None)]
+    old = SimpleNamespace(present=True, gesturing=True)  # an analysis without posture/head_direction fields
+    analysed = [(lab.time_s, lab.frame, feature_values(old)) for lab in labels]
+    pairs, _ = align(labels, analysed, 0.05)
+    table = score(pairs)
+    g = table.metrics["gesturing"]
+    assert (g.tp, g.fp, g.judged_on_unknown) == (1, 1, 1)
+    assert table.posture.as_dict()["status"] == "not measured"
+    assert table.head.as_dict()["status"] == "not measured"
+    assert feature_values(old)["posture"] is MISSING
+
+    unmeasured = CategoryCounts()
+    unmeasured.add("seated", MISSING)
+    assert unmeasured.as_dict() == {"measured": False, "labelled": 1, "status": "not measured"}
+
+    cat = CategoryCounts()
+    for lab, val in (("seated", "seated"), ("seated", "standing"), ("standing", None), (None, "seated")):
+        cat.add(lab, val)
+    assert (cat.labelled, cat.judged, cat.agree) == (3, 2, 1)
+    assert cat.agreement == pytest.approx(0.5) and cat.confusion == {"seated->standing": 1}
+
+
+def test_findings_are_checked_against_the_labelled_share() -> None:
+    labels = [_label(i / 10, i, hands_in_pockets=(i < 3), looking_down=None) for i in range(10)]
+    labels += [_label(1.0 + i / 10, 10 + i, hands_in_pockets=None) for i in range(4)]
+    pockets = {"code": "hands_in_pockets", "severity": "critical", "metric": "hands_in_pockets",
+               "value": 0.58, "threshold": 0.2}
+    r = check_finding(pockets, labels, min_labelled=10)
+    assert r["verdict"] == SUPPORTED and r["labelled_share"] == pytest.approx(0.3)
+    assert r["bounds"] == pytest.approx([3 / 14, 7 / 14])
+    r = check_finding({**pockets, "threshold": 0.4}, labels, min_labelled=10)
+    assert r["verdict"] == CONTRADICTED
+    low = {"code": "gesture_low", "severity": "warning", "metric": "hands_in_pockets", "value": 0.1,
+           "threshold": 0.2}  # a "min" rule: fires below its threshold
+    assert check_finding(low, labels, 10)["verdict"] == CONTRADICTED
+    assert check_finding({**pockets, "metric": "looking_down"}, labels, 10)["verdict"] == UNVERIFIABLE
+    assert check_finding({**pockets, "metric": "emotion.negative"}, labels, 10)["verdict"] == UNVERIFIABLE
+
+
+# --- the label files ---------------------------------------------------------------------------------
+
+
+def test_bad_label_rows_name_file_and_line(tmp_path: Path) -> None:
+    good = ",".join(["0.0", "0", "standing", "frontal"] + ["n"] * len(YES_NO) + ["ok"])
+    path = tmp_path / "clip.csv"
+    path.write_text(",".join(COLUMNS) + "\n" + good + "\n" + good.replace("frontal", "sideways") + "\n")
+    with pytest.raises(LabelError, match=r"clip.csv:3: column 'head'"):
+        parse_rows(path, with_source=False)
+    path.write_text(",".join(COLUMNS) + "\n" + good.replace(",n,", ",maybe,", 1) + "\n")
+    with pytest.raises(LabelError, match=r"clip.csv:2: column 'facing_audience' must be y, n or \?"):
+        parse_rows(path, with_source=False)
+    path.write_text("time_s,frame\n")
+    with pytest.raises(LabelError, match=r"clip.csv:1: header must be exactly"):
+        parse_rows(path, with_source=False)
+
+
+def test_the_labelled_set_loads(tmp_path: Path) -> None:
+    clips = load_clips(shared=tmp_path)  # no data needed to check the labels themselves
+    kinds = {c.kind for c in clips}
+    assert kinds == {"video", "photo"}
+    assert all(c.frames and c.presenter and c.licence for c in clips)
+    assert sum(len(c.frames) for c in clips if c.kind == "video") >= 150
+
+
+# --- one real run ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def run_json(tmp_path_factory: pytest.TempPathFactory, videos_dir: Path, images_dir: Path) -> dict:
+    out = tmp_path_factory.mktemp("validate") / "result.json"
+    md = out.with_suffix(".md")
+    assert main(["--json", str(out), "--markdown", str(md)]) == 0  # without --strict: always 0
+    assert md.read_text().startswith("# Validation against the labelled set")
+    return json.loads(out.read_text())
+
+
+def test_real_run_covers_every_label(run_json: dict) -> None:
+    clips = {c.id: c for c in load_clips()}
+    assert {c["id"] for c in run_json["clips"]} == set(clips)
+    for c in run_json["clips"]:
+        # the labels were made on the frames `ppt-edge analyze` picks: every label meets its frame
+        assert c["labels_without_frame"] == [], c["id"]
+        assert c["frames_without_label"] == 0, c["id"]
+        assert c["analysed_frames"] == len(clips[c["id"]].frames)
+        t = c["table"]
+        assert t["frames"] + t["other_person"] == c["labelled_frames"]
+        for name, m in t["metrics"].items():
+            assert m["labelled_y"] + m["labelled_n"] + m["labelled_unknown"] == t["frames"], (c["id"], name)
+            assert m["judged"] + m["unjudged"] == m["labelled"]
+            assert m["tp"] + m["fp"] + m["fn"] + m["tn"] == m["judged"]
+        for f in c["findings"]:
+            assert f["verdict"] in (SUPPORTED, CONTRADICTED, UNVERIFIABLE, "not checked")
+
+
+def test_real_run_pools_the_clips(run_json: dict) -> None:
+    pooled = run_json["pooled"]
+    for name in YES_NO:
+        for key in ("labelled_y", "labelled_n", "judged", "tp", "tn"):
+            assert pooled["metrics"][name][key] == sum(c["table"]["metrics"][name][key] for c in run_json["clips"])
+        m = pooled["metrics"][name]
+        if m["judged"]:
+            assert m["accuracy"] == pytest.approx((m["tp"] + m["tn"]) / m["judged"])
+    listed = {(c["clip"], c["code"]) for c in run_json["contradicted"]}
+    found = {(c["id"], f["code"]) for c in run_json["clips"] for f in c["findings"] if f["verdict"] == CONTRADICTED}
+    assert listed == found
+
+
+def test_strict_fails_on_a_missed_bound(images_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--clip", "coral_grace_hopper", "--min-judged", "1"]
+    assert main([*args, "--strict", "--min-accuracy", "1.01"]) == 1  # no accuracy reaches 1.01
+    assert "accuracy" in capsys.readouterr().err
+    assert main([*args, "--strict", "--min-accuracy", "0.0"]) == 0
+    assert main(["--clip", "no_such_clip"]) == 2
+
+
+def test_sheets_draw_each_labelled_frame(tmp_path: Path, images_dir: Path) -> None:
+    assert main(["sheets", "--clip", "tfjs_portrait", "--clip", "coral_squat", "--out", str(tmp_path)]) == 0
+    for cid in ("tfjs_portrait", "coral_squat"):
+        img = cv2.imread(str(tmp_path / f"{cid}_01.png"))
+        assert img is not None and img.shape[0] >= 300 and img.shape[1] >= 400

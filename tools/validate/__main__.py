@@ -1,0 +1,122 @@
+"""`python -m tools.validate`: the analysis against the labelled set.
+
+    python -m tools.validate [--clip ID ...] [--json OUT] [--markdown OUT] [--strict --min-accuracy 0.9]
+    python -m tools.validate sheets --clip ID [--clip ID ...] --out DIR
+    python -m tools.validate check          # load and check the label files only (no models)
+
+Exit codes: 0 done (and, with --strict, every bound met), 1 a bound missed or a finding contradicted
+(--strict), 2 bad labels, missing clip or models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from edge.config import Config, ConfigError, load_config
+from tools.validate.labels import YES_NO, LabelError, load_clips, select
+
+logger = logging.getLogger("tools.validate")
+
+
+def _config(path: str | None) -> Config:
+    return load_config(Path(path)) if path else Config()
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--clip", action="append", metavar="ID", help="a clip id of labels/clips.json (repeatable; "
+                   "default: every clip)")
+    p.add_argument("--config", help="a ppt-edge TOML config (default: the built-in defaults, as `ppt-edge analyze`)")
+    p.add_argument("-v", "--verbose", action="store_true")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from tools.validate.report import as_json, markdown
+    from tools.validate.suite import failures, validate
+
+    clips = select(load_clips(), args.clip)
+    results = validate(clips, _config(args.config))
+    text = markdown(results)
+    bounds = {"min_accuracy": args.min_accuracy, "min_coverage": args.min_coverage, "min_judged": args.min_judged}
+    if args.markdown:
+        Path(args.markdown).write_text(text, encoding="utf-8")
+    if args.json:
+        Path(args.json).write_text(json.dumps(as_json(results, bounds), indent=2) + "\n", encoding="utf-8")
+    sys.stdout.write(text)
+    problems = failures(results, args.min_accuracy, args.min_coverage, args.min_judged)
+    if problems:
+        print("\nBelow the bounds:" if args.strict else "\nWould fail --strict:", file=sys.stderr)
+        for p in problems:
+            print(f"  {p}", file=sys.stderr)
+    return 1 if args.strict and problems else 0
+
+
+def _sheets(args: argparse.Namespace) -> int:
+    from tools.validate.sheets import write_sheets
+
+    if not args.clip:
+        print("sheets: name at least one --clip", file=sys.stderr)
+        return 2
+    clips = select(load_clips(), args.clip)
+    cfg = _config(args.config)
+    for clip in clips:
+        for path in write_sheets(clip, cfg, Path(args.out), per_sheet=args.per_sheet):
+            print(path)
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    clips = load_clips()
+    for c in clips:
+        counts = {m: "".join(
+            {True: "y", False: "n", None: "?"}[f.metrics[m]] for f in c.frames) for m in YES_NO}
+        y = sum(v.count("y") for v in counts.values())
+        n = sum(v.count("n") for v in counts.values())
+        print(f"{c.id}: {len(c.frames)} labelled frame(s), {y} y and {n} n labels")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv and argv[0] in ("sheets", "check") else "run"
+    if command != "run":
+        argv = argv[1:]
+    p = argparse.ArgumentParser(prog=f"python -m tools.validate{'' if command == 'run' else ' ' + command}",
+                                description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if command in ("run", "sheets"):
+        _common(p)
+    if command == "run":
+        p.add_argument("--json", help="write the full result as JSON here")
+        p.add_argument("--markdown", help="write the Markdown table here")
+        p.add_argument("--strict", action="store_true", help="exit 1 when a bound is missed or a finding is "
+                       "contradicted by the labels")
+        p.add_argument("--min-accuracy", type=float, default=0.9, help="per-metric frame accuracy bound (pooled)")
+        p.add_argument("--min-coverage", type=float, default=0.0, help="per-metric coverage bound (default: off)")
+        p.add_argument("--min-judged", type=int, default=20, help="bounds apply to metrics with at least this many "
+                       "judged (accuracy) or labelled (coverage) y/n frames")
+    if command == "sheets":
+        p.add_argument("--out", required=True, help="folder for the PNG sheets")
+        p.add_argument("--per-sheet", type=int, default=12, help="tiles per sheet")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return {"run": _run, "sheets": _sheets, "check": _check}[command](args)
+    except (LabelError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # models missing, unreadable video: one line, not a trace
+        from edge.analysis.inference import ModelError
+        from edge.analyze import VideoError
+
+        if isinstance(exc, (ModelError, VideoError)):
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

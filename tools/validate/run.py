@@ -1,0 +1,156 @@
+"""Run the real analysis on a labelled clip exactly as `ppt-edge analyze` does, keeping each frame.
+
+The clip goes through `edge.analyze.analyze_video` itself (same FrameSampler, same FrameAnalyzer,
+same SessionStats and summary with its feedback rules); the only addition is a FrameAnalyzer
+subclass that remembers what each analysed frame said (and, for contact sheets, a small copy of the
+frame). A photo is a one-frame clip: OpenCV opens a still image as a one-frame video, so it takes
+the same path. Per clip the analyser is built with that clip's `screen_side`; the models are loaded
+once and shared, and `analyze_video` resets the analyser before each clip.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+
+from edge.analysis.features import FrameFeatures
+from edge.analysis.keypoints import BodyPart, Pose
+from edge.analysis.models import ModelSet, load_models
+from edge.analysis.pipeline import FrameAnalyzer, FrameResult
+from edge.analyze import NoPersonError, analyze_video
+from edge.config import Config
+from tools.validate.labels import Clip
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class AnalysedFrame:
+    """What the analysis said about one analysed frame."""
+
+    index: int  # frame index in the recording
+    t: float
+    features: FrameFeatures
+    pose: Pose | None  # None when nobody was in view
+    thumb: np.ndarray | None = None  # downscaled BGR copy (sheets only)
+    thumb_scale: float = 1.0  # thumb pixels per frame pixel
+    thumb_origin: tuple[int, int] = (0, 0)  # frame pixel at the thumb's top-left corner
+
+
+@dataclass
+class ClipRun:
+    clip: Clip
+    frames: list[AnalysedFrame]
+    summary: dict[str, Any] | None  # None when nobody was found in any frame
+    error: str | None = None
+    frame_size: tuple[int, int] = (0, 0)  # (width, height)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+
+
+class RecordingAnalyzer(FrameAnalyzer):
+    """The real FrameAnalyzer, remembering each result (and a thumbnail when `thumb_px` > 0)."""
+
+    def __init__(self, cfg: Config, models: ModelSet, thumb_px: int = 0,
+                 view: tuple[float, float, float, float] | None = None) -> None:  # fmt: skip
+        super().__init__(cfg, models)
+        self.thumb_px = thumb_px
+        self.view = view  # part of the frame kept in the thumbnail (fractions x0, y0, x1, y1)
+        self.records: list[AnalysedFrame] = []
+        self.frame_size = (0, 0)
+
+    def reset(self) -> None:
+        super().reset()
+        self.records = []
+
+    def analyze(self, frame_bgr: np.ndarray, t: float) -> FrameResult:
+        result = super().analyze(frame_bgr, t)
+        h, w = frame_bgr.shape[:2]
+        self.frame_size = (w, h)
+        thumb = None
+        scale = 1.0
+        x0 = y0 = 0
+        if self.thumb_px > 0:
+            vx0, vy0, vx1, vy1 = self.view or (0.0, 0.0, 1.0, 1.0)
+            x0, y0 = int(vx0 * w), int(vy0 * h)
+            part = frame_bgr[y0:max(y0 + 1, int(vy1 * h)), x0:max(x0 + 1, int(vx1 * w))]
+            ph, pw = part.shape[:2]
+            scale = self.thumb_px / max(pw, ph)
+            thumb = cv2.resize(part, (max(1, round(pw * scale)), max(1, round(ph * scale))),
+                               interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        self.records.append(AnalysedFrame(-1, t, result.features, result.pose, thumb, scale, (x0, y0)))
+        return result
+
+
+def clip_config(cfg: Config, clip: Clip) -> Config:
+    """The run's config with the clip's screen side (the only per-clip setting)."""
+    side: Literal["left", "right"] = "right" if clip.screen_side == "right" else "left"
+    return dataclasses.replace(cfg, analysis=dataclasses.replace(cfg.analysis, screen_side=side))
+
+
+def view_of(box: tuple[float, float, float, float] | None, margin: float = 0.8) -> tuple[float, float, float, float]:
+    """The part of the frame a contact sheet shows: around the presenter box when there is one (a
+    presenter among others is small in the full frame), else the whole frame."""
+    if box is None:
+        return (0.0, 0.0, 1.0, 1.0)
+    bw, bh = box[2] - box[0], box[3] - box[1]
+    return (max(0.0, box[0] - margin * bw), max(0.0, box[1] - 1.5 * margin * bh),
+            min(1.0, box[2] + margin * bw), min(1.0, box[3] + 1.5 * margin * bh))
+
+
+def run_clip(clip: Clip, cfg: Config, models: ModelSet | None = None, thumb_px: int = 0) -> ClipRun:
+    """Analyse one clip; every analysed frame is kept with its features and pose."""
+    models = models if models is not None else load_models(cfg)
+    ccfg = clip_config(cfg, clip)
+    analyzer = RecordingAnalyzer(ccfg, models, thumb_px, view_of(clip.presenter_box))
+    indices: list[int] = []
+    summary: dict[str, Any] | None = None
+    error: str | None = None
+    try:
+        result = analyze_video(Path(clip.path), ccfg, analyzer=analyzer, progress=False,
+                               on_frame=lambda index, t: indices.append(index))
+        summary = result.summary
+    except NoPersonError as exc:  # every frame analysed, nobody found: the frames still count
+        error = str(exc)
+    frames = analyzer.records
+    if len(indices) == len(frames):
+        for rec, index in zip(frames, indices, strict=True):
+            rec.index = index
+    findings = list(summary.get("feedback", [])) if summary else []
+    return ClipRun(clip, frames, summary, error, analyzer.frame_size, findings)
+
+
+def shoulder_centre(pose: Pose | None, min_score: float) -> tuple[float, float] | None:
+    """The presenter's shoulder midpoint (or the nose, or a single shoulder) in frame pixels."""
+    if pose is None:
+        return None
+    pts = []
+    for part in (BodyPart.LEFT_SHOULDER, BodyPart.RIGHT_SHOULDER):
+        if pose.scores[part] >= min_score:
+            pts.append(pose.xy[part])
+    if not pts and pose.scores[BodyPart.NOSE] >= min_score:
+        pts.append(pose.xy[BodyPart.NOSE])
+    if not pts:
+        return None
+    arr = np.mean(np.asarray(pts, dtype=np.float64), axis=0)
+    return float(arr[0]), float(arr[1])
+
+
+def on_presenter(frame: AnalysedFrame, box: tuple[float, float, float, float] | None,
+                 size: tuple[int, int], min_score: float) -> bool | None:  # fmt: skip
+    """Whether the analysed pose is the labelled presenter: its shoulder midpoint inside the clip's
+    presenter box. True without a box (one person in view); None without a pose."""
+    if frame.pose is None:
+        return None
+    if box is None:
+        return True
+    c = shoulder_centre(frame.pose, min_score)
+    if c is None:
+        return None
+    w, h = size
+    return box[0] * w <= c[0] <= box[2] * w and box[1] * h <= c[1] <= box[3] * h

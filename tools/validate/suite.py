@@ -1,0 +1,127 @@
+"""The whole validation: run each labelled clip, line its frames up with the labels, score them, and
+check the session's findings against the labels. The result is plain JSON-able data."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from edge.analysis.models import ModelSet, load_models
+from edge.config import Config
+from tools.validate.labels import Clip, verify_file
+from tools.validate.metrics import (
+    CONTRADICTED,
+    Aligned,
+    Table,
+    align,
+    check_findings,
+    empty_table,
+    feature_values,
+    score,
+)
+from tools.validate.run import ClipRun, on_presenter, run_clip
+
+logger = logging.getLogger(__name__)
+
+MIN_LABELLED_FOR_FINDING = 10  # y/n labels of a metric needed before a finding can be called supported/contradicted
+
+
+@dataclass
+class ClipResult:
+    run: ClipRun
+    pairs: list[Aligned]
+    table: Table
+    unlabelled: int  # analysed frames without a label
+    off_presenter: int  # analysed frames whose pose lies outside the presenter box
+    findings: list[dict[str, Any]]
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        c = self.run.clip
+        missing = [p.label.where for p in self.pairs if p.values is None]
+        return {
+            "id": c.id,
+            "kind": c.kind,
+            "path": str(c.path),
+            "screen_side": c.screen_side,
+            "analysed_frames": len(self.run.frames),
+            "labelled_frames": len(self.pairs),
+            "labels_without_frame": missing,
+            "frames_without_label": self.unlabelled,
+            "frames_on_another_person": self.off_presenter,
+            "error": self.run.error,
+            "table": self.table.as_dict(),
+            "findings": self.findings,
+            "seconds": round(self.seconds, 2),
+        }
+
+
+def tolerance_s(cfg: Config) -> float:
+    """Half the sampling period: a label belongs to the analysed frame nearest its time."""
+    return 0.5 / cfg.analysis.fps
+
+
+def score_run(run: ClipRun, cfg: Config, seconds: float = 0.0,
+              min_labelled: int = MIN_LABELLED_FOR_FINDING) -> ClipResult:  # fmt: skip
+    clip = run.clip
+    analysed = [(f.t, f.index, feature_values(f.features)) for f in run.frames]
+    pairs, unlabelled = align(clip.frames, analysed, tolerance_s(cfg))
+    for p in pairs:
+        if p.values is not None and p.index is not None and p.index != p.label.frame:
+            logger.warning("%s: label for frame %d lines up with analysed frame %d (same time %.3f s)",
+                           p.label.where, p.label.frame, p.index, p.label.time_s)
+    # A frame whose pose is another person says nothing about the presenter's labels: it is left out
+    # of the table and counted on its own (a pose-stage defect, not a rule's).
+    off_keys = {(f.t, f.index) for f in run.frames
+                if on_presenter(f, clip.presenter_box, run.frame_size, cfg.analysis.min_keypoint_score) is False}
+    kept = [p for p in pairs if (p.t, p.index) not in off_keys]
+    table = score(kept)
+    table.other_person = len(pairs) - len(kept)
+    need = min(min_labelled, len(clip.frames))  # a photo is judged on its one frame
+    findings = check_findings(run.findings, clip.frames, need)
+    return ClipResult(run, pairs, table, unlabelled, len(off_keys), findings, seconds)
+
+
+def validate(clips: Sequence[Clip], cfg: Config, models: ModelSet | None = None,
+             verify: bool = True) -> list[ClipResult]:  # fmt: skip
+    """Run and score every clip (one shared model set; the analyser is reset for each clip)."""
+    models = models if models is not None else load_models(cfg)
+    results = []
+    for clip in clips:
+        if verify:
+            verify_file(clip)
+        t0 = time.perf_counter()
+        run = run_clip(clip, cfg, models)
+        results.append(score_run(run, cfg, time.perf_counter() - t0))
+        logger.info("%s: %d frames analysed, %d labelled", clip.id, len(run.frames), len(clip.frames))
+    return results
+
+
+def pooled(results: Sequence[ClipResult]) -> Table:
+    total = empty_table()
+    for r in results:
+        total.merge(r.table)
+    return total
+
+
+def contradicted(results: Sequence[ClipResult]) -> list[tuple[str, dict[str, Any]]]:
+    return [(r.run.clip.id, f) for r in results for f in r.findings if f.get("verdict") == CONTRADICTED]
+
+
+def failures(results: Sequence[ClipResult], min_accuracy: float, min_coverage: float,
+             min_judged: int) -> list[str]:  # fmt: skip
+    """Why `--strict` fails: metrics under the bounds (pooled, with at least `min_judged` judged
+    frames) and every contradicted finding."""
+    out = []
+    table = pooled(results)
+    for name, c in table.metrics.items():
+        if c.judged >= min_judged and c.accuracy is not None and c.accuracy < min_accuracy:
+            out.append(f"{name}: accuracy {c.accuracy:.2f} < {min_accuracy:.2f} on {c.judged} frames")
+        if c.labelled >= min_judged and (c.coverage or 0.0) < min_coverage:
+            out.append(f"{name}: coverage {(c.coverage or 0.0):.2f} < {min_coverage:.2f} of {c.labelled} frames")
+    for cid, f in contradicted(results):
+        out.append(f"{cid}: finding {f['code']} ({f['severity']}) contradicted by the labels")
+    return out
