@@ -6,33 +6,31 @@ decoded as little as the codec allows), never converted. A recording is one sess
 frame feeds one `SessionStats`, from the first frame to the last (no automatic start/stop, which is
 the live camera's business), and the summary ends "end_of_video".
 
-Decoding runs on its own thread (`DecodeThread`), one or two frames ahead of the analysis, so that it
-overlaps with the single-threaded parts of a frame (preprocessing, features) instead of adding to
-them. Unlike the daemon's camera reader, which keeps only the newest frame and counts drops, this
-queue blocks the decoder when full: a recording is analysed completely, never a frame dropped.
-Frame buffers go round a small pool (`BufferPool`), so a steady stream allocates nothing.
+Decoding runs on its own thread (`edge.decoding.DecodeThread`), a frame ahead of the analysis, so
+that it overlaps the single-threaded parts of a frame (preprocessing, features, the face stage)
+instead of adding to them. Unlike the daemon's camera reader, which keeps only the newest frame and
+counts drops, the decoder waits when the analysis is behind: a recording is analysed completely,
+never a frame dropped.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import queue
 import sys
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Generic, TextIO, TypeVar
+from typing import Any, TextIO
 
 import cv2
 import numpy as np
 
 from edge.analysis.pipeline import FrameAnalyzer
 from edge.config import Config
+from edge.decoding import DECODE_DEPTH, DECODE_THREADS, BufferPool, DecodeThread, overlap_mode
 from edge.schema import validate_summary
 from edge.session.stats import SessionStats
 from edge.session.summary import build_summary, new_session_id
@@ -40,11 +38,6 @@ from edge.session.summary import build_summary, new_session_id
 logger = logging.getLogger(__name__)
 
 
-DECODE_DEPTH = 1  # frames queued ahead of the analysis (bounded: memory stays flat; one more is decoding)
-# The decode thread is the decoder's parallelism: FFmpeg's own frame threads (one per core by default)
-# on top of it and the interpreter's threads oversubscribe a small board's cores and hold more frames
-# (measured on 2 cores: end to end 53 against 48 fps, peak RSS 6 MiB lower; docs/speed.md).
-DECODE_THREADS = 1
 
 
 class VideoError(RuntimeError):
@@ -93,25 +86,6 @@ def open_video(path: Path, decode_threads: int | None = DECODE_THREADS) -> tuple
         frames=max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)),
     )
     return cap, info
-
-
-class BufferPool:
-    """Frame buffers handed back by the consumer and reused by the decoder (OpenCV decodes into a
-    buffer of the right shape in place). A 720p BGR frame is 2.7 MB: allocating one per frame costs
-    page faults on every frame. Thread-safe (deque appends and pops are atomic)."""
-
-    def __init__(self, capacity: int) -> None:
-        self._free: deque[np.ndarray] = deque(maxlen=capacity)
-
-    def take(self) -> np.ndarray | None:
-        """A free buffer, or None (OpenCV then allocates one, which comes back here later)."""
-        try:
-            return self._free.pop()
-        except IndexError:
-            return None
-
-    def give(self, buf: np.ndarray) -> None:
-        self._free.append(buf)
 
 
 class FrameSampler:
@@ -171,144 +145,6 @@ class FrameSampler:
                 assert frame is not None
                 yield index, t, frame
             index += 1
-
-
-T = TypeVar("T")
-
-
-class _Failed:
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
-
-
-_END = object()
-
-
-class DecodeThread(Generic[T]):
-    """Runs a frame producer on its own thread, at most `depth` items ahead of the consumer.
-
-    Iterating yields the producer's items in order, none dropped: the producer starts an item only
-    while fewer than `depth + 1` are out (decoding, queued, or held by the consumer), so at most
-    that many frame buffers exist. `release(item)` is called once the consumer asks for the next
-    item (it is done with the last one), to give its buffer back. An exception in the producer is raised in the
-    consumer, at the point in the stream where it happened. Leaving the loop early (break, an
-    exception in the analysis) stops the producer and joins its thread; the producer's own `finally`
-    runs on its thread. `wait_s` is the time the consumer spent waiting for items (decode not hidden).
-
-    `ahead = False` switches to lock-step: the producer makes the next item only once the consumer
-    waits for it, so decoding never overlaps the consumer's work (the bench times its stages so).
-    """
-
-    def __init__(self, produce: Callable[[], Iterator[T]], depth: int = 2,
-                 release: Callable[[T], None] | None = None, name: str = "ppt-decode") -> None:
-        if not 1 <= depth <= 8:
-            raise ValueError(f"decode queue depth must be 1..8, got {depth}")
-        self._produce = produce
-        self._release = release
-        self._q: queue.Queue[Any] = queue.Queue(maxsize=depth + 1)
-        self._slots = threading.Semaphore(depth + 1)  # items out: decoding, queued, held
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._go = threading.Semaphore(0)  # lock-step permits
-        self._ahead = True
-        self.wait_s = 0.0
-
-    @property
-    def ahead(self) -> bool:
-        return self._ahead
-
-    @ahead.setter
-    def ahead(self, value: bool) -> None:
-        if value == self._ahead:
-            return
-        self._ahead = value
-        if value:
-            self._go.release()  # a producer waiting for a permit goes on, and then runs ahead
-        else:
-            while self._go.acquire(blocking=False):  # no stale permit: lock-step from here on
-                pass
-
-    def _permit(self) -> bool:
-        """Wait for a free slot, and in lock-step until the consumer asks for an item (False when
-        stopping)."""
-        while not self._slots.acquire(timeout=0.1):
-            if self._stop.is_set():
-                return False
-        while self._ahead is False and not self._stop.is_set():
-            if self._go.acquire(timeout=0.1):
-                return True
-        return not self._stop.is_set()
-
-    def _put(self, item: Any) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self) -> None:
-        items = self._produce()
-        try:
-            while self._permit():
-                try:
-                    item = next(items)
-                except StopIteration:
-                    self._put(_END)
-                    return
-                if not self._put(item):
-                    return
-        except BaseException as exc:  # handed to the consumer, raised there
-            self._put(_Failed(exc))
-        finally:
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()
-
-    def __iter__(self) -> Iterator[T]:
-        self._thread.start()
-        held: Any = None
-        try:
-            while True:
-                if held is not None:  # asked for the next item: done with the last one
-                    if self._release is not None:
-                        self._release(held)
-                    self._slots.release()
-                held = None
-                t0 = time.perf_counter()
-                if not self._ahead and self._q.empty():
-                    self._go.release()
-                item = self._q.get()
-                self.wait_s += time.perf_counter() - t0
-                if item is _END:
-                    return
-                if isinstance(item, _Failed):
-                    raise item.error
-                held = item
-                yield item
-        finally:
-            self.close()
-
-    def close(self, timeout: float = 10.0) -> bool:
-        """Stop the producer and join its thread; False if it is still stuck in a decoder call."""
-        self._stop.set()
-        if not self._thread.is_alive():
-            return True
-        while True:  # unblock a producer waiting on a full queue
-            try:
-                self._q.get_nowait()
-            except queue.Empty:
-                break
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            logger.warning("decode thread %s did not stop within %.0f s", self._thread.name, timeout)
-            return False
-        return True
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
 
 
 class ProgressBar:
@@ -377,7 +213,9 @@ def analyze_video(
         stats = SessionStats(0.0, bin_s=cfg.session.bin_s, max_bins=cfg.session.max_bins)
         pool = BufferPool(DECODE_DEPTH + 1)  # one analysed, DECODE_DEPTH decoding or queued
         sampler = FrameSampler(cap, info, cfg.analysis.fps, pool=pool)
-        frames = DecodeThread(sampler.__iter__, DECODE_DEPTH, release=lambda item: pool.give(item[2]))
+        frames = DecodeThread(sampler.__iter__, DECODE_DEPTH, release=lambda item: pool.give(item[2]),
+                              mode=overlap_mode(cfg.models.threads))
+        analyzer.pose_estimator.after_invoke = frames.request
         show = sys.stderr.isatty() if progress is None else progress
         bar = ProgressBar(info.frames) if show else None
         first_t: float | None = None
@@ -401,6 +239,8 @@ def analyze_video(
             bar.update(sampler.grabbed, stats.analysed, force=True)
             bar.close()
     finally:
+        if analyzer is not None:
+            analyzer.pose_estimator.after_invoke = None
         if frames is None or frames.close():
             cap.release()  # never while the decode thread may still be inside it
     if stats.analysed == 0:

@@ -12,16 +12,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from broker_fixtures import wait_until
 
-from edge.analyze import (
-    BufferPool,
-    DecodeThread,
-    FrameSampler,
-    VideoError,
-    analyze_video,
-    open_video,
-)
+from edge.analyze import FrameSampler, VideoError, analyze_video, open_video
 from edge.config import Config
+from edge.decoding import BufferPool, DecodeThread, overlap_mode
 
 VIDEO = "slp_webcam_test_video.mp4"  # 58 frames, 540x720, 30 fps
 
@@ -71,8 +66,10 @@ def test_every_frame_in_order_with_a_slow_consumer(video: Path, depth: int) -> N
     assert not frames.alive
 
 
-def test_lock_step_never_decodes_ahead() -> None:
-    """`ahead = False`: the producer makes an item only when the consumer waits for one."""
+def test_when_the_decoder_works() -> None:
+    """"inline": an item is made only while the consumer waits; "on_request": also one per
+    `request()` (the analysis calls it right after its invoke), never earlier; "ahead": as soon as a
+    slot is free. Which of the last two `analyze` uses follows from the interpreter's threads and cores."""
     made: list[int] = []
 
     def produce() -> Iterator[int]:
@@ -80,18 +77,28 @@ def test_lock_step_never_decodes_ahead() -> None:
             made.append(i)
             yield i
 
-    items = DecodeThread(produce, depth=2)
-    items.ahead = False
+    items = DecodeThread(produce, depth=2, mode="inline")
     for i in items:
         time.sleep(0.01)  # ahead, the producer would be two items further by now
         assert made[-1] == i
-    items2 = DecodeThread(produce, depth=2)
+
     made.clear()
-    for i in items2:  # the default: decoding runs ahead of a slow consumer
+    items = DecodeThread(produce, depth=2, mode="on_request")
+    for i in items:
         time.sleep(0.01)
+        assert made[-1] == i  # nothing asked for yet
+        items.request()
+        assert wait_until(lambda i=i: made[-1] == min(i + 1, 9), 2)  # the next one...
+        time.sleep(0.01)
+        assert made[-1] == min(i + 1, 9)  # ...and only it
+
+    made.clear()
+    items = DecodeThread(produce, depth=2)
+    for i in items:  # "ahead", the default: decoding runs ahead of a slow consumer
         if i == 3:
-            assert made[-1] > i
+            assert wait_until(lambda: made[-1] > 3, 2)
             break
+    assert overlap_mode(2, cores=2) == "on_request" and overlap_mode(2, cores=4) == "ahead"
 
 
 def test_a_decoder_error_reaches_the_analysis_where_it_happened(video: Path) -> None:
