@@ -464,7 +464,8 @@ def describe(result: BenchResult) -> dict[str, Any]:
         "model": result.model,
         "threads": result.threads,
         "frames": result.frames,
-        "stages_ms": {k: round(v.total_ms / max(result.frames, 1), 3) for k, v in result.stages.items()},
+        "stages_ms": {k: round(v.total_ms / max(result.inline_frames or result.frames, 1), 3)
+                      for k, v in result.stages.items()},
         "bare_invoke_fps": round(result.bare_fps, 2),
         "pipeline_fps": round(result.pipeline_fps, 2),
         "e2e_fps": round(result.e2e_fps, 2),

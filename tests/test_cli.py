@@ -15,8 +15,9 @@ import pytest
 from test_models import emotion_source, make_models_dir, pose_source
 
 from edge import cli
+from edge.analysis import pipeline
 from edge.analyze import FrameSampler, NoPersonError, VideoError, analyze_video, open_video
-from edge.bench import run_bench
+from edge.bench import describe, run_bench
 from edge.config import load_config
 from edge.schema import validate_summary
 
@@ -209,6 +210,9 @@ def test_bench_reports_every_figure(config: Path, videos_dir: Path) -> None:
                  "ratio to bare invoke", "CPU per frame", "peak"):
         assert word in text
     assert result.cpu_s > 0 and result.peak_rss_mb > 0
+    figures = describe(result)
+    assert set(figures["stages_ms"]) == {"decode", *pipeline.STAGES, "statistics"}
+    assert 0.0 <= figures["idle_share_at_analysis_fps"] <= 1.0
 
 
 def test_bench_needs_a_video(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
