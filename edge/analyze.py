@@ -4,7 +4,9 @@ Frames are picked by their own timestamps at `analysis.fps` (not by wall-clock t
 is analysed the same way however fast the machine is; frames in between are only grabbed (demuxed and
 decoded as little as the codec allows), never converted. A recording is one session: every analysed
 frame feeds one `SessionStats`, from the first frame to the last (no automatic start/stop, which is
-the live camera's business), and the summary ends "end_of_video".
+the live camera's business), and the summary ends "end_of_video". A recording that stops before the
+length its container states (a cut or half-copied file) still gives its summary, with a
+`recording_cut_short` warning in it, because the numbers describe only the part that decodes.
 
 Decoding runs on its own thread (`edge.decoding.DecodeThread`), a frame ahead of the analysis, so
 that it overlaps the single-threaded parts of a frame (preprocessing, features, the face stage)
@@ -77,7 +79,7 @@ def open_video(path: Path, decode_threads: int | None = DECODE_THREADS) -> tuple
         cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         cap.release()
-        raise VideoError(f"cannot read {path}: not a video format OpenCV can decode")
+        raise VideoError(f"cannot read {path}: not a video format OpenCV can decode (or a cut, incomplete file)")
     info = VideoInfo(
         path=path,
         width=int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0),
@@ -178,6 +180,31 @@ class ProgressBar:
         self.stream.flush()
 
 
+# A recording counts as cut short when it decodes fewer frames than its container states AND stops
+# early in time: both, because some containers only estimate the frame count (duration x fps).
+CUT_SHORT_MIN_FRAMES = 2
+CUT_SHORT_SHARE = 0.05
+
+
+def cut_short_warning(info: VideoInfo, decoded: int, last_t: float | None) -> dict[str, str] | None:
+    """The summary warning for a recording that ends before its stated length, else None."""
+    if info.frames <= 0 or info.fps <= 0 or last_t is None:
+        return None
+    missing = info.frames - decoded
+    stated_s = info.frames / info.fps
+    decoded_s = last_t + 1.0 / info.fps
+    if missing <= max(CUT_SHORT_MIN_FRAMES, CUT_SHORT_SHARE * info.frames):
+        return None
+    if decoded_s >= stated_s * (1.0 - CUT_SHORT_SHARE):
+        return None
+    return {
+        "code": "recording_cut_short",
+        "message": (f"the recording stops at {decoded_s:.1f} s of the {stated_s:.1f} s its file states "
+                    f"({decoded} of {info.frames} frames decode): it is cut short, and this report covers "
+                    "only the part that plays"),
+    }
+
+
 @dataclass
 class AnalysisResult:
     summary: dict[str, Any]
@@ -248,6 +275,9 @@ def analyze_video(
     if stats.with_person == 0:
         raise NoPersonError(f"no person found in {path} ({stats.analysed} frames analysed)")
     duration = max(stats.duration(), 0.0)
+    cut = cut_short_warning(info, sampler.grabbed, sampler.last_t)
+    if cut is not None:
+        logger.warning("%s: %s", path.name, cut["message"])
     summary = build_summary(
         stats,
         session_id=new_session_id(cfg.device.id, started_wall),
@@ -259,6 +289,7 @@ def analyze_video(
         ended_by="end_of_video",
         label=path.name[:200],
         feedback_cfg=cfg.feedback,
+        warnings=[cut] if cut is not None else None,
     )
     validate_summary(summary)
     wall = time.perf_counter() - t_start

@@ -29,12 +29,11 @@ EXIT_ERROR = 2  # bad input: config, models, video, or nothing to analyse
 
 
 def setup_logging(level: int) -> None:
-    """Configure the root logger once: stderr, and no timestamps under journald."""
-    if os.environ.get("JOURNAL_STREAM"):
-        fmt = "%(levelname)s %(name)s: %(message)s"
-    else:
-        fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-    logging.basicConfig(level=level, format=fmt, stream=sys.stderr, force=True)
+    """Configure the root logger once (edge.logs): stderr, no timestamps under journald, and other
+    libraries' output silenced below DEBUG."""
+    from edge.logs import setup_logging as _setup
+
+    _setup(level)
 
 
 def _error(message: str) -> int:
@@ -64,7 +63,7 @@ def config_message(exc: ConfigError) -> str:
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate the config and the models; list every problem, exit 2 when there is one."""
     from edge.analysis.models import check_models
-    from edge.config import ConfigError, missing_files
+    from edge.config import ConfigError, missing_files, models_dir_origin
 
     where = str(args.config) if args.config else "the defaults"
     try:
@@ -75,15 +74,17 @@ def cmd_check(args: argparse.Namespace) -> int:
         for line in exc.errors:
             print(f"  {line}", file=sys.stderr)
         return EXIT_ERROR
-    problems = missing_files(cfg) + [f"models: {p}" for p in check_models(cfg)]
+    problems = missing_files(cfg)
+    if cfg.models.dir.is_dir():  # else missing_files said where they were looked for
+        problems += [f"models: {p}" for p in check_models(cfg)]
     if problems:
         print(f"config {where}: {len(problems)} problem(s)", file=sys.stderr)
         for line in problems:
             print(f"  {line}", file=sys.stderr)
         return EXIT_ERROR
     emotion = "on" if cfg.models.emotion else "off"
-    print(f"config {where}: OK (pose {cfg.models.pose_variant}, emotion {emotion}, "
-          f"models in {cfg.models.dir})")
+    print(f"config {where}: OK (pose {cfg.models.pose_variant}, emotion {emotion})")
+    print(f"models: {cfg.models.dir} (from {models_dir_origin(cfg.models)})")
     return EXIT_OK
 
 
@@ -161,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ppt-edge",
                                 description="PPT Edge: on-device presentation-rehearsal monitor")
     p.add_argument("--version", action="version", version=f"ppt-edge {__version__}")
-    p.add_argument("-v", "--verbose", action="store_true", help="more log output")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="debug log output, including other libraries' own lines (silenced by default)")
     sub = p.add_subparsers(dest="command", required=True)
 
     def config_arg(sp: argparse.ArgumentParser) -> None:
@@ -197,10 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # -v is DEBUG: our details and the other libraries' own lines (silenced by default, edge.logs)
     if args.command == "run":
         setup_logging(logging.DEBUG if args.verbose else logging.INFO)
     else:
-        setup_logging(logging.INFO if args.verbose else logging.WARNING)
+        setup_logging(logging.DEBUG if args.verbose else logging.WARNING)
     from edge.analysis.inference import ModelError
     from edge.analyze import VideoError
     from edge.config import ConfigError
@@ -215,6 +218,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `ppt-edge analyze x.mp4 | head`: the reader left, nothing to say
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (no second error at exit)
+        except OSError:
+            pass
+        return 141
 
 
 if __name__ == "__main__":  # pragma: no cover

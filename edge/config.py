@@ -10,6 +10,7 @@ import dataclasses
 import difflib
 import logging
 import math
+import os
 import re
 import sys
 import types
@@ -26,7 +27,35 @@ else:  # pragma: no cover - Jetson (JetPack 6) ships Python 3.10
 
 logger = logging.getLogger(__name__)
 
-REPO_MODELS_DIR = Path(__file__).resolve().parent.parent / "models" / "quantized"
+MODELS_ENV = "PPT_EDGE_MODELS"
+_PACKAGE_DIR = Path(__file__).resolve().parent
+CHECKOUT_MODELS_DIR = _PACKAGE_DIR.parent / "models" / "quantized"  # a clone or an editable install
+INSTALLED_MODELS_DIR = _PACKAGE_DIR / "bundled_models"  # the copy a wheel carries (setup.py puts it there)
+REPO_MODELS_DIR = CHECKOUT_MODELS_DIR  # older name
+MODELS_LOOKUP = (
+    "models.dir in the config file, else $PPT_EDGE_MODELS, else models/quantized of the source checkout, "
+    "else the copy installed with the package"
+)
+
+
+def default_models_dir() -> tuple[Path, str]:
+    """The models folder when the config names none, and where that answer came from.
+
+    In order: the environment variable $PPT_EDGE_MODELS; `models/quantized` of the source checkout this
+    package runs from (a clone or an editable install: the repository's own pyproject.toml is beside
+    `edge/`); the copy installed with the package (`edge/bundled_models` inside a wheel). Read when a
+    config is made, never at import time.
+    """
+    env = os.environ.get(MODELS_ENV, "").strip()
+    if env:
+        return Path(env).expanduser().resolve(), f"${MODELS_ENV}"
+    if (_PACKAGE_DIR.parent / "pyproject.toml").is_file() and CHECKOUT_MODELS_DIR.is_dir():
+        return CHECKOUT_MODELS_DIR, "the source checkout"
+    return INSTALLED_MODELS_DIR, "the copy installed with the package"
+
+
+def _default_models_path() -> Path:
+    return default_models_dir()[0]
 
 
 @dataclass(frozen=True)
@@ -36,7 +65,7 @@ class DeviceConfig:
 
 @dataclass(frozen=True)
 class ModelsConfig:
-    dir: Path = REPO_MODELS_DIR  # folder with manifest.json and the int8 .tflite files
+    dir: Path = field(default_factory=_default_models_path)  # manifest.json + int8 .tflite files (MODELS_LOOKUP)
     pose_variant: Literal["lightning", "thunder"] = "lightning"
     threads: int = 2  # TFLite interpreter threads, 1..8
     emotion: bool = True  # run the emotion model at all
@@ -65,12 +94,20 @@ class FeaturesConfig:
     looking_down_pitch: float = 0.25  # nose this far below the ear line (shoulder widths): looking down
     slouch_drop: float = 0.08  # torso shorter than the upright baseline by this fraction: slouching
     baseline_warmup_s: float = 10.0  # seconds of measurable frames that set the upright baseline
-    gesture_speed_min: float = 0.6  # wrist speed (shoulder widths/s, relative to the torso): gesturing
+    gesture_speed_min: float = 0.8  # smoothed wrist speed (sw/s, relative to the torso): above still-hand jitter
     max_gap_s: float = 1.0  # a longer gap between frames resets speeds and the sway window
     sway_window_s: float = 6.0  # window of the hip-sway analysis
     sway_amplitude_min: float = 0.08  # hip sway amplitude (shoulder widths) that counts as swaying
     sway_freq_min_hz: float = 0.2  # slower drifts are walking, not swaying
     sway_freq_max_hz: float = 1.5  # faster wobbles are keypoint jitter
+    # --- features: head from the face, posture, keypoint smoothing (docs/metrics.md) ---
+    looking_down_deg: float = 25.0  # eyes (head + gaze pitch from the face) this far below the camera: down
+    head_max_age_s: float = 0.5  # a face reading stands for later frames up to this age, then keypoints
+    head_min_score: float = 0.5  # face presence score a reading needs to be used
+    posture_hold_s: float = 2.0  # the other posture's geometry must hold this long to change posture
+    smooth_min_cutoff_hz: float = 0.5  # One Euro filter on keypoints: cutoff of a still joint
+    smooth_beta: float = 2.0  # ...raised by this many Hz per shoulder width/s of joint speed
+    motion_min_score: float = 0.5  # keypoints scoring less are left out of speeds (they jump, see docs)
 
 
 @dataclass(frozen=True)
@@ -103,6 +140,9 @@ class FeedbackConfig:
     positive_emotion_min: float = 0.1
     min_frames: int = 50  # frames with the presenter in view needed before a posture rule may fire
     min_emotion_frames: int = 20  # classified faces needed before an emotion rule may fire
+    # --- feedback: what a finding must rest on (docs/metrics.md) ---
+    min_judged_share: float = 0.3  # a metric judged on less of the presence frames than this is not judged
+    confidence_z: float = 1.64  # a share must be past its threshold by this many standard errors
 
 
 @dataclass(frozen=True)
@@ -124,6 +164,9 @@ class MqttConfig:
     tls: TlsConfig | None = None
     keepalive_s: int = 30
     live_hz: float = 2.0  # live topic rate while a session runs; 0 disables it
+    # "auto": MQTT 5, or 3.1.1 when the broker's CONNACK refuses 5; "3.1.1" for brokers that only
+    # speak it (the embedded amqtt): no MQTT 5 attempt at all. Only MQTT 5 reports refused publishes.
+    protocol: Literal["auto", "5", "3.1.1"] = "auto"
 
 
 @dataclass(frozen=True)
@@ -273,6 +316,13 @@ _CHECKS: dict[str, _Check] = {
     "features.sway_amplitude_min": _above(0),
     "features.sway_freq_min_hz": _at_least(0),
     "features.sway_freq_max_hz": _above(0, 10),
+    "features.looking_down_deg": _between(-90, 90),
+    "features.head_max_age_s": _at_least(0),
+    "features.head_min_score": _share,
+    "features.posture_hold_s": _at_least(0),
+    "features.smooth_min_cutoff_hz": _above(0, 100),
+    "features.smooth_beta": _at_least(0),
+    "features.motion_min_score": _share,
     "session.start_after_s": _at_least(0),
     "session.end_after_s": _above(0),
     "session.min_duration_s": _at_least(0),
@@ -284,6 +334,8 @@ _CHECKS: dict[str, _Check] = {
     "feedback.language": _language,
     "feedback.min_frames": _at_least(1),
     "feedback.min_emotion_frames": _at_least(1),
+    "feedback.min_judged_share": _share,
+    "feedback.confidence_z": _between(0, 5),
     "mqtt.host": _non_empty,
     "mqtt.port": _between(1, 65535),
     "mqtt.prefix": _mqtt_prefix,
@@ -508,5 +560,12 @@ def missing_files(cfg: Config) -> list[str]:
         if p is not None and not p.is_file():
             out.append(f"{key}: file not found: {p}")
     if not cfg.models.dir.is_dir():
-        out.append(f"models.dir: folder not found: {cfg.models.dir}")
+        out.append(f"models.dir: folder not found: {cfg.models.dir} (from {models_dir_origin(cfg.models)}); "
+                   f"the models are looked up in: {MODELS_LOOKUP}")
     return out
+
+
+def models_dir_origin(models: ModelsConfig) -> str:
+    """Where `models.dir` came from, for `ppt-edge check` and the logs: the config or the lookup."""
+    path, origin = default_models_dir()
+    return origin if models.dir == path else "config models.dir"

@@ -9,9 +9,10 @@ session timings. The daemon starts a session by itself when it sees the presente
 the demo sends a `stop` command over MQTT (the video ending or the presenter leaving would end it
 too), waits until the collector has stored the summary, and prints the report the collector received.
 
-The recording defaults to the first video in `$PPT_EDGE_SHARED/data/videos` (default ../shared next
-to the repository). Exit codes: 0 the report was printed; 1 something failed on the way (the message
-says what); 2 bad arguments or no recording found.
+The recording defaults to the sample shipped in the package (edge/samples/, 13 s of one person in full
+view; its source and licence are in the NOTICE beside it), so the demo runs on a fresh clone or a plain
+wheel install with nothing else. Exit codes: 0 the report was printed; 1 something failed on the way
+(the message says what); 2 bad arguments or no recording found.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parent.parent
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v")
 DEVICE_ID = "demo-room"
 START_TIMEOUT_S = 90.0  # models, broker and the presenter's first seconds in view
 SUMMARY_TIMEOUT_S = 60.0
@@ -47,25 +47,18 @@ class DemoError(RuntimeError):
         self.exit_code = exit_code
 
 
-def shared_dir() -> Path:
-    return Path(os.environ.get("PPT_EDGE_SHARED") or (REPO.parent / "shared")).expanduser()
-
-
 def find_video(explicit: Path | None) -> Path:
-    """The recording to play: `--video`, else the first video in $PPT_EDGE_SHARED/data/videos."""
+    """The recording to play: `--video`, else the sample shipped in the package (edge/samples/)."""
+    from edge.samples import SAMPLE_VIDEO
+
     if explicit is not None:
         if not explicit.is_file():
             raise DemoError(f"--video {explicit}: file not found", 2)
         return explicit.resolve()
-    folder = shared_dir() / "data" / "videos"
-    videos = sorted(p for p in folder.glob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
-    if not videos:
-        raise DemoError(
-            f"no recording found in {folder} (looked for {', '.join(VIDEO_SUFFIXES)}); "
-            "pass --video PATH, or set PPT_EDGE_SHARED to the folder that holds data/videos/",
-            2,
-        )
-    return videos[0].resolve()
+    if not SAMPLE_VIDEO.is_file():
+        raise DemoError(f"no recording found: the sample {SAMPLE_VIDEO} is missing (a broken installation?); "
+                        "pass --video PATH", 2)
+    return SAMPLE_VIDEO
 
 
 def _say(text: str) -> None:
@@ -92,7 +85,8 @@ def _emotion_available(models_dir: Path) -> bool:
 
 
 def demo_config(video: Path, host: str, port: int, state_dir: Path, emotion: bool) -> Any:
-    """The daemon's config: the recording as a looping camera, short session timings."""
+    """The daemon's config: the recording as a looping camera, short session timings (the sample is
+    13 s: shorter than the default session.min_duration_s of 20 s, so the demo keeps sessions from 1 s)."""
     from edge.config import config_from_dict
 
     return config_from_dict(
@@ -116,14 +110,18 @@ def demo_config(video: Path, host: str, port: int, state_dir: Path, emotion: boo
 
 
 def _setup_logging(verbose: int) -> None:
-    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose == 1 else logging.WARNING
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    """Quiet by default (our warnings only); -v: DEBUG with the other libraries' own lines; -vv: amqtt's
+    per-packet chatter too."""
+    from edge.logs import setup_logging
+
+    setup_logging(logging.DEBUG if verbose else logging.WARNING, timestamps=False)
     if verbose == 0:
         # The daemon tries MQTT 5 first and falls back to 3.1.1 for the embedded broker: expected here.
         logging.getLogger("edge.device.publish").setLevel(logging.ERROR)
-    if verbose < 2:
-        for name in ("amqtt", "transitions", "asyncio"):
-            logging.getLogger(name).setLevel(logging.ERROR)
+        logging.getLogger("asyncio").setLevel(logging.ERROR)
+    elif verbose == 1:
+        for name in ("amqtt", "transitions"):
+            logging.getLogger(name).setLevel(logging.INFO)
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -131,16 +129,17 @@ def run_demo(args: argparse.Namespace) -> int:
 
     from edge.collector.listen import Listener, Outcome, parse_broker_url
     from edge.collector.store import Store
+    from edge.config import ModelsConfig
     from edge.device.daemon import Daemon
     from edge.session.report import render_report
 
     video = find_video(args.video)
     work = Path(tempfile.mkdtemp(prefix="ppt-edge-demo-"))
     db_path = args.db if args.db is not None else work / "collector.sqlite3"
-    models_dir = REPO / "models" / "quantized"
+    models_dir = ModelsConfig().dir  # the documented lookup (edge.config.default_models_dir)
     emotion = _emotion_available(models_dir)
     if not emotion:
-        _say("no emotion model in models/quantized: analysing pose only (see README to build it)")
+        _say(f"no emotion model in {models_dir}: analysing pose only (docs/models.md says how to build it)")
 
     embedded = None
     if args.broker:
@@ -260,12 +259,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ppt-edge-demo",
         description="Run broker, collector and device daemon on a recording and print the report.",
     )
-    p.add_argument("--video", type=Path, help="recording to play (default: first in $PPT_EDGE_SHARED/data/videos)")
+    p.add_argument("--video", type=Path, help="recording to play (default: the sample shipped in edge/samples/)")
     p.add_argument("--seconds", type=float, default=15.0,
                    help="send `stop` this long after the session started (default %(default)s)")
     p.add_argument("--broker", help="use this broker (mqtt://HOST:PORT) instead of the embedded one")
     p.add_argument("--db", type=Path, help="collector database (default: a temporary file)")
-    p.add_argument("-v", "--verbose", action="count", default=0)
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="-v: debug log with the other libraries' own lines; -vv: also amqtt's packet log")
     return p
 
 

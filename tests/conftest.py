@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from broker_fixtures import *  # noqa: F401,F403  (mosquitto on a free port, TLS CA)
+from pg_fixtures import *  # noqa: F401,F403  (PostgreSQL cluster on a free port)
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("PPT_EDGE_SHARED", REPO.parent / "shared")).resolve()

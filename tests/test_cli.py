@@ -181,14 +181,17 @@ def test_corrupt_model(tmp_path: Path, videos_dir: Path, capsys: pytest.CaptureF
 def test_check_ok_and_problems(config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(["check", "--config", str(config)], capsys)
     assert code == 0 and "OK" in out
+    assert f"models: {load_config(config).models.dir} (from config models.dir)" in out  # says which it used
     broken = tmp_path / "broken.toml"
     broken.write_text(f'[models]\ndir = "{tmp_path / "none"}"\n[camera]\nbackend = "file"\n'
                       f'path = "{tmp_path / "rehearsal.mp4"}"\n', encoding="utf-8")
     code, _, err = run_cli(["check", "--config", str(broken)], capsys)
     assert code == 2
     assert "camera.path: file not found" in err
-    assert "models.dir: folder not found" in err
-    assert "manifest not found" in err
+    assert "models.dir: folder not found" in err and "(from config models.dir)" in err
+    # a wrong place is not a missing build: the lookup order, no advice to rebuild
+    assert "looked up in: models.dir in the config file, else $PPT_EDGE_MODELS" in err
+    assert "manifest not found" not in err and "rebuild" not in err
     bad = tmp_path / "bad.toml"
     bad.write_text("[models]\nthreads = 99\n[analysis]\nscreen_side = \"up\"\n", encoding="utf-8")
     code, _, err = run_cli(["check", "--config", str(bad)], capsys)

@@ -17,7 +17,7 @@ from broker_fixtures import Mosquitto, RunningCollector, Subscriber, free_port, 
 
 from edge.collector import cli
 from edge.collector.listen import Collector, parse_broker_url, session_filter
-from edge.collector.store import SCHEMA_VERSION, Store, StoreError
+from edge.collector.store import Store, StoreError
 from edge.config import MqttConfig
 from edge.device.publish import Publisher
 from edge.device.spool import Spool
@@ -32,56 +32,6 @@ def topic(sid: str, device: str = DEV) -> str:
 
 def payload(summary: dict) -> bytes:
     return json.dumps(summary).encode()
-
-
-# -- store --------------------------------------------------------------------------------------
-def test_store_is_wal_versioned_and_idempotent(tmp_path):
-    db = tmp_path / "c.sqlite3"
-    with Store(db) as store:
-        assert store.version == SCHEMA_VERSION == 1
-        assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        s = make_summary("sess-0001-aaaa", label="Ana")
-        assert store.add_session(s) is True
-        assert store.add_session(s) is False
-        assert store.add_session(dict(s, duration_s=1.0)) is False  # first one wins, logged
-        assert store.count_sessions() == 1
-    with Store(db) as store:  # reopening does not migrate again
-        rows = store.sessions()
-        assert [r.session_id for r in rows] == ["sess-0001-aaaa"]
-        assert rows[0].summary == s and rows[0].label == "Ana" and rows[0].status == "complete"
-
-
-def test_store_refuses_a_newer_schema_and_foreign_files(tmp_path):
-    db = tmp_path / "c.sqlite3"
-    Store(db).close()
-    con = sqlite3.connect(db)
-    con.execute("PRAGMA user_version = 99")
-    con.close()
-    with pytest.raises(StoreError, match="newer than this collector"):
-        Store(db)
-    junk = tmp_path / "junk.sqlite3"
-    junk.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(StoreError, match="not a usable collector database"):
-        Store(junk)
-
-
-def test_store_filters_prefix_lookup_and_status_changes(tmp_path):
-    with Store(tmp_path / "c.sqlite3") as store:
-        store.add_session(make_summary("sess-a-0001", label="Ana", started_at="2025-01-01T10:00:00Z"))
-        store.add_session(make_summary("sess-a-0002", label="Bo", started_at="2025-01-02T10:00:00Z"))
-        store.add_session(make_summary("sess-b-0001", device="room-2", started_at="2025-01-03T10:00:00Z"))
-        assert [r.session_id for r in store.sessions()] == ["sess-a-0001", "sess-a-0002", "sess-b-0001"]
-        assert [r.session_id for r in store.sessions(device="room-2")] == ["sess-b-0001"]
-        assert [r.session_id for r in store.sessions(label="Bo")] == ["sess-a-0002"]
-        assert [r.session_id for r in store.sessions(limit=2)] == ["sess-a-0002", "sess-b-0001"]
-        assert len(store.find_session("sess-a")) == 2
-        assert [r.session_id for r in store.find_session("sess-b")] == ["sess-b-0001"]
-        assert store.find_session("sess_") == []  # LIKE wildcards are literal
-        assert store.add_status("room-1", "online", {"state": "online"}) is True
-        assert store.add_status("room-1", "online", {"state": "online", "fps": 9}) is False
-        assert store.add_status("room-1", "offline", {"state": "offline"}) is True
-        assert [s.state for s in store.status_history("room-1")] == ["online", "offline"]
-        assert [(d.device, d.state) for d in store.devices()] == [("room-1", "offline")]
 
 
 # -- validation rules (no broker) -------------------------------------------------------------

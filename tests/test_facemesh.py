@@ -1,9 +1,9 @@
 """The face stage on real frames through the real interpreter: MediaPipe's landmark and iris models on
-the face box the pose gives, head angles from them, and `python -m tools.quantize face`."""
+the face box the pose gives, and head angles from them (`python -m tools.quantize face` and the shipped
+models' agreement with the sources: tests/test_quantize_face.py)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import cv2
@@ -112,33 +112,3 @@ def test_small_faces_give_no_reading(images_dir: Path, pose: PoseEstimator, mesh
     strict = FaceCheck(mesh, None, MIN, min_face_px=40, min_landmark_px=int(box.size) + 1)
     r = strict.run(img, p, 0.0, head=True, emotion=False)
     assert r.head is None and r.landmarks is None and r.face_ms == 0.0
-
-
-@pytest.mark.slow
-def test_quantize_face_tool(tmp_path: Path, shared_dir: Path, images_dir: Path) -> None:
-    """`python -m tools.quantize face` checks the sources, writes the models, measures them against the
-    source on real face crops and records choice, figures and hashes in the manifest."""
-    from tools.quantize.__main__ import main
-    from tools.quantize.cards import write_cards
-
-    out = tmp_path / "models"
-    out.mkdir()
-    (out / "movenet_lightning_int8.tflite").write_bytes(pose_source().read_bytes())
-    manifest = out / "manifest.json"
-    src = shared_dir / "models" / "face"
-    rc = main(["face", "--landmark", str(src / "face_landmark.tflite"), "--iris", str(src / "iris_landmark.tflite"),
-               "--images", str(images_dir), "--rounds", "5", "--out-dir", str(out), "--manifest", str(manifest)])
-    assert rc == 0
-    entries = json.loads(manifest.read_text())["models"]
-    for name, role in (("face_landmark_f16.tflite", "face_landmark"), ("iris_landmark_f32.tflite", "iris")):
-        e = entries[name]
-        assert e["role"] == role and len(e["sha256"]) == 64 and (out / name).stat().st_size < 3_000_000
-        q = e["quantization"]
-        assert q["crops"] >= 5 and q["measured"]["shipped"]["mean_px"] == 0.0
-        assert "source kept" in q["choice"] and e["latency_ms"]["threads2"] > 0
-    cards = write_cards(manifest)
-    assert any("face_landmark_f16" in c.name for c in cards)
-    bad = tmp_path / "face_landmark.tflite"
-    bad.write_bytes(b"TFL3 not the right model")
-    assert main(["face", "--landmark", str(bad), "--iris", str(src / "iris_landmark.tflite"),
-                 "--images", str(images_dir), "--out-dir", str(out)]) == 2

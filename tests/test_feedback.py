@@ -6,7 +6,16 @@ import pytest
 
 from edge.analysis.features import SHARE_METRICS
 from edge.config import FeedbackConfig
-from edge.session.feedback import RULES, evaluate, evaluate_stats, excess_past, severity_of
+from edge.session.feedback import (
+    RULES,
+    evaluate,
+    evaluate_stats,
+    excess_past,
+    judge,
+    not_judged,
+    severity_of,
+    wilson_bounds,
+)
 from edge.session.stats import SessionStats
 
 CFG = FeedbackConfig(max_findings=20)
@@ -94,4 +103,72 @@ def test_evaluate_stats_on_live_statistics():
     found = evaluate_stats(s, CFG)
     assert [f.code for f in found] == ["arms_crossed"] and found[0].value == pytest.approx(0.5)
     d = found[0].to_dict()
-    assert set(d) == {"code", "severity", "metric", "value", "threshold", "message"}
+    assert set(d) == {"code", "severity", "metric", "value", "threshold", "message", "basis"}
+    assert d["basis"] == {"frames": 200, "share": 1.0}
+
+
+def test_a_finding_needs_its_metric_judged_on_enough_of_the_session():
+    m = metrics(dict(GOOD, hands_in_pockets=0.9), n=100)
+    assert [f.code for f in evaluate(m, None, CFG, present=200)] == ["hands_in_pockets"]
+    found = evaluate(m, None, CFG, present=200)[0]
+    assert found.basis == {"frames": 100, "share": 0.5}
+    # the same 100 frames out of 1000 in view: 10% of the session, too little to speak for it
+    assert evaluate(m, None, CFG, present=1000) == []
+    assert evaluate(m, None, FeedbackConfig(max_findings=20, min_judged_share=0.05), present=1000) != []
+
+
+def test_a_share_within_sampling_noise_of_its_threshold_does_not_fire():
+    lo, hi = wilson_bounds(0.25, 60, 1.64)
+    assert lo < 0.2 < 0.25 < hi
+    near = metrics(dict(GOOD, hands_in_pockets=0.25), n=60)
+    assert evaluate(near, None, CFG, present=60) == []
+    assert [f.code for f in evaluate(near, None, FeedbackConfig(max_findings=20, confidence_z=0.0),
+                                     present=60)] == ["hands_in_pockets"]  # fmt: skip
+    assert wilson_bounds(0.5, 0, 1.64) == (0.0, 1.0)
+
+
+def _context(present: int, hips: float = 1.0, seated: float = 0.0, known: float = 1.0, hands: float = 1.0,
+             frontal: float = 1.0) -> dict:  # fmt: skip
+    def share(v: float, n: int) -> dict:
+        return {"kind": "share", "share": v, "n": n}
+
+    return {
+        "hips_in_view": share(hips, present),
+        "seated": share(seated, int(known * present)),
+        "hands_in_view": share(hands, present),
+        "torso_frontal": share(frontal, int(hips * present)),
+        "head_from_face": share(0.0, present),
+    }
+
+
+def test_not_judged_says_why():
+    present = 400
+    m = {**_context(present, hips=0.08, known=0.08), **metrics({"hands_in_pockets": 0.0}, n=20)}
+    j = judge("hands_in_pockets", m, present, CFG)
+    assert not j.judged and j.reason == "hips out of view in 92% of frames"
+    seated = {**_context(present, seated=1.0), **metrics({"hands_in_pockets": 0.0, "swaying": 0.0}, n=0)}
+    assert judge("swaying", seated, present, CFG).reason == (
+        "a standing measure, and the presenter was seated in 100% of frames"
+    )
+    no_knees = {**_context(present, known=0.1), **metrics({"hands_behind_back": 0.0}, n=40)}
+    assert judge("hands_behind_back", no_knees, present, CFG).reason.startswith("posture unknown")
+    short = {**_context(30), **metrics({"arms_crossed": 0.0}, n=30)}
+    assert judge("arms_crossed", short, 30, CFG).reason == "judged on only 30 frames (at least 50 needed)"
+    assert judge("arms_crossed", short, 0, CFG).reason == "the presenter was never in view"
+    assert judge("arms_crossed", metrics({"arms_crossed": 0.1}), 500, CFG).judged
+
+
+def test_not_judged_lists_every_unjudged_share_metric_and_the_emotion():
+    present = 400
+    m = {**_context(present, hips=0.0, known=0.0), **metrics(dict(GOOD), n=present)}
+    for name in ("hands_in_pockets", "hands_behind_back", "swaying", "slouching"):
+        m[name] = {"kind": "share", "share": 0.0, "n": 0}
+    items = not_judged(m, emotion(GOOD_EMOTION, frames=5), present, CFG)
+    names = [i["metric"] for i in items]
+    assert names == ["slouching", "hands_in_pockets", "hands_behind_back", "swaying", "emotion"]
+    assert all(set(i) == {"metric", "reason"} and i["reason"] for i in items)
+    assert items[0]["reason"] == "hips out of view in 100% of frames"
+    assert "5 faces" in items[-1]["reason"]
+    # and no finding comes from them
+    m["hands_in_pockets"] = {"kind": "share", "share": 0.9, "n": 10}
+    assert evaluate(m, emotion(GOOD_EMOTION), CFG, present=present) == []

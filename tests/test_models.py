@@ -143,8 +143,11 @@ def test_missing_file_and_missing_manifest(tmp_path: Path) -> None:
     (d / "movenet_lightning_int8.tflite").unlink()
     with pytest.raises(ModelError, match=r"model file not found: .*movenet_lightning_int8\.tflite"):
         M.load_models(ModelsConfig(dir=d, emotion=False))
-    with pytest.raises(ModelError, match=r"manifest not found: .*manifest\.json"):
+    with pytest.raises(ModelError, match=r"models folder not found: .*nowhere; the models are looked up in"):
         M.load_models(ModelsConfig(dir=tmp_path / "nowhere", emotion=False))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match=r"manifest not found: .*manifest\.json; rebuild it"):
+        M.load_models(ModelsConfig(dir=tmp_path / "empty", emotion=False))
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "manifest.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(ModelError, match="not valid JSON"):

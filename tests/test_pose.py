@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from test_models import pose_source
 
-from edge.analysis.features import is_present
+from edge.analysis.body import is_present
 from edge.analysis.imaging import CropRegion, crop_and_resize
 from edge.analysis.inference import quantize_input
 from edge.analysis.keypoints import KEYPOINT_NAMES, Pose

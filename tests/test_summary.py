@@ -93,7 +93,36 @@ def test_summary_validates_and_has_the_numbers(summary):
     # random emotions are 4/7 negative; arms crossed 33% (> 15%); facing 40% (< 60%)
     codes = [f["code"] for f in summary["feedback"]]
     assert codes == ["negative_emotion", "arms_crossed", "facing_audience_low"]
+    basis = {f["code"]: f["basis"] for f in summary["feedback"]}
+    assert basis["arms_crossed"] == {"frames": 1030, "share": 1.0}
+    assert basis["negative_emotion"]["frames"] == summary["emotion"]["frames"]
+    # the synthetic presenter shows no posture, hips or hands: those metrics are listed, not scored
+    assert summary["posture"] == {"standing": 0.0, "seated": 0.0, "unknown": 1.0}
+    not_judged = {i["metric"]: i["reason"] for i in summary["not_judged"]}
+    assert {"slouching", "hands_in_pockets", "swaying", "looking_down"} <= set(not_judged)
+    assert "arms_crossed" not in not_judged and "facing_audience" not in not_judged
     json.dumps(summary, allow_nan=False)  # no NaN or inf anywhere
+
+
+def test_posture_and_not_judged_from_frames_with_context():
+    """Seated 3/4 of the session with the hips in view: the posture shares add up, the standing
+    measures are not judged because the presenter was seated, with that reason."""
+    s = SessionStats(t0=0.0)
+    for i in range(400):
+        seated = i < 300
+        s.add_frame(i * 0.1, FrameFeatures(
+            present=True, posture="seated" if seated else "standing", seated=seated, hips_in_view=True,
+            hands_in_view=True, torso_frontal=True, head_from_face=False, facing_audience=True,
+            hands_in_pockets=None if seated else False, arms_crossed=False,
+        ))  # fmt: skip
+    summary = build_summary(s, session_id=new_session_id("room-1"), device="room-1", started_at=START,
+                            ended_at=START + timedelta(seconds=40), models=MODELS)  # fmt: skip
+    validate_summary(summary)
+    assert summary["posture"] == {"standing": 0.25, "seated": 0.75, "unknown": 0.0}
+    reasons = {i["metric"]: i["reason"] for i in summary["not_judged"]}
+    assert reasons["hands_in_pockets"] == "a standing measure, and the presenter was seated in 75% of frames"
+    text = render_report(summary)
+    assert "not judged: a standing measure" in text and "standing 25%, seated 75%" in text
 
 
 def test_session_ids_are_unique_and_match_the_schema():
@@ -165,6 +194,8 @@ def test_report_puts_findings_first_then_numbers(summary):
     assert "2025-03-01 09:30:00 UTC" in lines[1] and "1 min 43 s" in lines[1]
     assert any(line.startswith("Emotion (") and "positive" in line for line in lines)
     assert "wrist speed" in text and "sw/s" in text
+    assert "(judged on 1030 frames, 100% of the time in view)" in text
+    assert "hands in pockets" in text and "not judged: " in text
     assert max(len(line) for line in lines) <= 120
 
 

@@ -95,15 +95,21 @@ class FaceCheck:
         return FaceResult(None, None, probs, False, 0.0, (time.perf_counter() - t1) * 1000.0)
 
     def _head(self, frame_bgr: np.ndarray, lm: FaceLandmarks, t: float, gaze: bool) -> HeadReading | None:
-        h, w = frame_bgr.shape[:2]
-        angles = solve_head_pose(lm.points[list(PNP_IDS), :2], w, h)
-        if angles is None:
-            return None
-        gaze_yaw = gaze_pitch = None
-        if gaze and self.mesh is not None:
-            eyes = self.mesh.eyes(frame_bgr, lm)
-            if eyes is not None:
-                raw = [gaze_from_eye(e.corners[0], e.corners[1], e.iris) for e in eyes]
-                gaze_yaw, gaze_pitch = combine_gaze(raw[0], raw[1], angles.yaw_deg)
-        return HeadReading(t=t, yaw_deg=angles.yaw_deg, pitch_deg=angles.pitch_deg, roll_deg=angles.roll_deg,
-                           gaze_yaw_deg=gaze_yaw, gaze_pitch_deg=gaze_pitch, face_px=lm.roi.side, score=lm.score)
+        return head_reading(frame_bgr, lm, t, self.mesh if gaze else None)
+
+
+def head_reading(frame_bgr: np.ndarray, lm: FaceLandmarks, t: float, mesh: FaceMesh | None) -> HeadReading | None:
+    """The `HeadReading` of one landmark reading: head angles by solvePnP, and gaze from `mesh`'s iris
+    model when it is given and has one (also what tools.quantize measures a quantized model by)."""
+    h, w = frame_bgr.shape[:2]
+    angles = solve_head_pose(lm.points[list(PNP_IDS), :2], w, h)
+    if angles is None:
+        return None
+    gaze_yaw = gaze_pitch = None
+    if mesh is not None:
+        eyes = mesh.eyes(frame_bgr, lm)
+        if eyes is not None:
+            raw = [gaze_from_eye(e.corners[0], e.corners[1], e.iris) for e in eyes]
+            gaze_yaw, gaze_pitch = combine_gaze(raw[0], raw[1], angles.yaw_deg)
+    return HeadReading(t=t, yaw_deg=angles.yaw_deg, pitch_deg=angles.pitch_deg, roll_deg=angles.roll_deg,
+                       gaze_yaw_deg=gaze_yaw, gaze_pitch_deg=gaze_pitch, face_px=lm.roi.side, score=lm.score)

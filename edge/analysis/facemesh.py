@@ -12,6 +12,11 @@ iris_landmark_left_and_right_from_face_landmarks_cpu.pbtxt):
   so the other one is mirrored in and its points mirrored back; out come 71 eye-contour and brow
   points and 5 iris points (centre first) in input pixels.
 
+Both models read RGB in [0, 1]. A float32 input gets the pixels scaled by 1/255; a quantized (uint8 or
+int8) input, as `python -m tools.quantize face` can make, gets q = round(pixel / 255 / scale) + zero
+point, taken from the model's own input details through a 256-entry table built once (with MediaPipe's
+range, scale 1/255 and zero point 0, that is the pixel itself).
+
 One interpreter per model, built once; inputs are written straight into the interpreter's input
 tensors (no intermediate float buffers); nothing grows per frame. Not thread-safe.
 """
@@ -62,8 +67,8 @@ class EyeReading:
 
 
 class _Runner:
-    """One float model with a square RGB input: the region goes through `warp_region` into a reused
-    uint8 buffer, then scaled to [0, 1] into the interpreter's own input tensor."""
+    """One model with a square RGB input: the region goes through `warp_region` into a reused uint8
+    buffer, then into the interpreter's own input tensor as the model wants it (module docstring)."""
 
     def __init__(self, path: Path, threads: int, what: str, outputs: tuple[int, ...]) -> None:
         self.path = Path(path)
@@ -74,9 +79,19 @@ class _Runner:
         if len(shape) != 4 or shape[0] != 1 or shape[1] != shape[2] or shape[3] != 3:
             raise ModelError(f"{self.path}: {what} input must be one 1xNxNx3 tensor, got "
                              f"{[list(d['shape']) for d in inp]}; {REBUILD_HINT}")
-        if np.dtype(inp[0]["dtype"]) != np.float32:
-            raise ModelError(f"{self.path}: {what} input must be float32 (RGB in [0, 1]), got "
-                             f"{np.dtype(inp[0]['dtype'])}; {REBUILD_HINT}")
+        dtype = np.dtype(inp[0]["dtype"])
+        scale, zero = inp[0].get("quantization", (0.0, 0))
+        self._table: np.ndarray | None = None  # pixel -> quantized input value, for a quantized input
+        if dtype in (np.uint8, np.int8) and scale > 0:
+            info = np.iinfo(dtype)
+            q = np.round(np.arange(256, dtype=np.float64) / 255.0 / float(scale)) + int(zero)
+            self._table = np.clip(q, info.min, info.max).astype(dtype)
+        elif dtype != np.float32:
+            raise ModelError(f"{self.path}: {what} input must be float32 (RGB in [0, 1]) or quantized uint8/int8 "
+                             f"with a scale, got {dtype}; {REBUILD_HINT}")
+        if any(np.dtype(d["dtype"]) != np.float32 for d in outp):
+            raise ModelError(f"{self.path}: {what} outputs must be float32, got "
+                             f"{[np.dtype(d['dtype']).name for d in outp]}; {REBUILD_HINT}")
         sizes = sorted(int(np.prod(d["shape"])) for d in outp)
         if sizes != sorted(outputs):
             raise ModelError(f"{self.path}: {what} outputs must hold {sorted(outputs)} values, got {sizes}; "
@@ -89,7 +104,10 @@ class _Runner:
     def run(self, frame_bgr: np.ndarray, roi: SquareRoi, flip: bool = False) -> None:
         warp_region(frame_bgr, roi_matrix(roi, self.size, flip), self._rgb)
         view = self._interp.tensor(self._input_index)()  # a view of the input tensor, not a copy
-        np.multiply(self._rgb, np.float32(1.0 / 255.0), out=view[0], casting="unsafe")
+        if self._table is None:
+            np.multiply(self._rgb, np.float32(1.0 / 255.0), out=view[0], casting="unsafe")
+        else:
+            np.take(self._table, self._rgb, out=view[0], mode="clip")  # uint8 indices: never clipped
         del view  # the interpreter refuses to run while a view of its buffers is alive
         self._interp.invoke()
 
@@ -145,12 +163,7 @@ class FaceMesh:
             return None
         t0 = time.perf_counter()
         out = []
-        for k, (a, b) in enumerate(EYE_CORNERS):
-            pa, pb = face.points[a, :2], face.points[b, :2]
-            d = pb - pa
-            roi = SquareRoi(float(pa[0] + pb[0]) / 2.0, float(pa[1] + pb[1]) / 2.0,
-                            max(float(np.hypot(*d)), 1.0) * IRIS_ROI_SCALE, math.atan2(float(d[1]), float(d[0])))
-            flip = k == 1
+        for roi, flip in eye_rois(face.points):
             self._iris.run(frame_bgr, roi, flip)
             contour = self._iris.output(NUM_CONTOUR * 3).reshape(NUM_CONTOUR, 3)
             iris = self._iris.output(NUM_IRIS * 3).reshape(NUM_IRIS, 3)
@@ -164,3 +177,17 @@ class FaceMesh:
             out.append(EyeReading(corners, ring[0].copy(), radius))
         self.last_ms = (time.perf_counter() - t0) * 1000.0
         return out[0], out[1]
+
+
+def eye_rois(points: np.ndarray) -> tuple[tuple[SquareRoi, bool], tuple[SquareRoi, bool]]:
+    """The iris model's region of each eye (image-left eye first) from 468 face landmarks (frame pixels),
+    and whether it is mirrored in (the image-right eye): a square `IRIS_ROI_SCALE` eye-corner distances
+    wide around the corners' midpoint, upright to the corner line."""
+    out = []
+    for k, (a, b) in enumerate(EYE_CORNERS):
+        pa, pb = points[a, :2], points[b, :2]
+        d = pb - pa
+        roi = SquareRoi(float(pa[0] + pb[0]) / 2.0, float(pa[1] + pb[1]) / 2.0,
+                        max(float(np.hypot(*d)), 1.0) * IRIS_ROI_SCALE, math.atan2(float(d[1]), float(d[0])))
+        out.append((roi, k == 1))
+    return out[0], out[1]

@@ -7,6 +7,13 @@ model's own tensor details, never from constants in code.
 from __future__ import annotations
 
 import logging
+import os
+import re
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +21,11 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-REBUILD_HINT = "rebuild it with `python -m tools.quantize` (see README, 'Rebuilding the models')"
+# TFLite's own log lines (tflite::logging_internal): "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+_TFLITE_LINE = re.compile(rb"^(VERBOSE|DEBUG|INFO|WARNING|ERROR): ")
+_FD2_LOCK = threading.Lock()
+
+REBUILD_HINT = "rebuild it with `python -m tools.quantize` (see docs/models.md, 'Rebuilding the models')"
 
 
 class ModelError(RuntimeError):
@@ -42,6 +53,55 @@ def interpreter_backend() -> str:
     return cls.__module__.split(".")[0]
 
 
+@contextmanager
+def native_stderr_to_log(what: str) -> Iterator[None]:
+    """Catch what native code prints on file descriptor 2 while the block runs, and log it at DEBUG.
+
+    LiteRT prints `INFO: Created TensorFlow Lite XNNPACK delegate for CPU.` from C++ when an interpreter
+    allocates its tensors, past Python's logging and any --quiet. For that moment fd 2 points at a
+    temporary file; afterwards TFLite's own lines (`INFO: `, `WARNING: `, `ERROR: `...) go to this
+    module's logger at DEBUG (`-v` shows them), and anything else that landed there meanwhile (Python's
+    sys.stderr, another thread's log line) is written back to the real stderr unchanged, so nothing of
+    ours is lost. Without a usable fd 2 (a daemon started with it closed) the block runs as it is.
+    """
+    with _FD2_LOCK:
+        try:
+            sys.stderr.flush()
+        except (AttributeError, OSError, ValueError):
+            pass
+        try:
+            saved = os.dup(2)
+        except OSError:
+            saved = -1
+        if saved < 0:
+            yield
+            return
+        with tempfile.TemporaryFile() as tmp:
+            os.dup2(tmp.fileno(), 2)
+            try:
+                yield
+            finally:
+                try:
+                    sys.stderr.flush()
+                except (AttributeError, OSError, ValueError):
+                    pass
+                os.dup2(saved, 2)
+                os.close(saved)
+                tmp.seek(0)
+                captured = tmp.read()
+    passthrough = []
+    for line in captured.splitlines(keepends=True):
+        if _TFLITE_LINE.match(line):
+            logger.debug("%s: %s", what, line.decode("utf-8", "replace").rstrip())
+        else:
+            passthrough.append(line)
+    if passthrough:
+        try:
+            os.write(2, b"".join(passthrough))
+        except OSError:
+            pass
+
+
 def load_interpreter(path: Path, threads: int = 2) -> Any:
     """Build and allocate an interpreter; a missing or corrupt file raises ModelError naming it."""
     path = Path(path)
@@ -53,8 +113,9 @@ def load_interpreter(path: Path, threads: int = 2) -> Any:
         raise ModelError(f"{path} is not a TFLite flatbuffer (no TFL3 identifier); {REBUILD_HINT}")
     cls = _interpreter_class()
     try:
-        interp = cls(model_path=str(path), num_threads=int(threads))
-        interp.allocate_tensors()
+        with native_stderr_to_log(f"LiteRT ({path.name})"):
+            interp = cls(model_path=str(path), num_threads=int(threads))
+            interp.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         raise ModelError(f"{path} could not be loaded by the TFLite interpreter ({exc}); {REBUILD_HINT}") from exc
     return interp

@@ -18,25 +18,28 @@ from pathlib import Path
 from typing import Any
 
 from edge.analysis.inference import REBUILD_HINT, ModelError
-from edge.config import Config, ModelsConfig
+from edge.config import MODELS_LOOKUP, Config, ModelsConfig, models_dir_origin
 
 logger = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
 POSE_FILE = "movenet_{variant}_int8.tflite"  # the name tools.quantize gives a pose model
 EMOTION_FILE = "emotion_int8.tflite"
-FACE_FILES = {"face_landmark": "face_landmark_f16.tflite", "iris": "iris_landmark_f32.tflite"}
+FACE_FILES = {"face_landmark": "face_landmark_f16.tflite", "iris": "iris_landmark_f16.tflite"}  # as adopted now
 FACE_ROLES = tuple(FACE_FILES)
 _HASH_CHUNK = 1 << 20
 
 
 def rebuild_command(role: str, variant: str | None = None, models_dir: Path | None = None) -> str:
-    """The command that rebuilds a model, for error messages (paths as in the repository README)."""
+    """The command that rebuilds a model, for error messages (paths as in docs/models.md)."""
     out = models_dir if models_dir is not None else Path("models/quantized")
     if role in FACE_FILES:
         return (f"python -m tools.quantize face --landmark ../shared/models/face/face_landmark.tflite "
-                f"--iris ../shared/models/face/iris_landmark.tflite --images ../shared/data/images "
-                f"--video ../shared/data/videos/slp_webcam_test_video.mp4 --out-dir {out} "
+                f"--iris ../shared/models/face/iris_landmark.tflite "
+                f"--calib-video ../shared/data/videos/slp_webcam_test_video.mp4 "
+                f"--calib-fer ../shared/data/fer2013/public_test.npz --images ../shared/data/images "
+                f"--video ../shared/data/videos/tfjs_pose_squats.mp4 "
+                f"--video ../shared/data/videos/seated/raga_3people_seated.mp4 --out-dir {out} "
                 f"--manifest {out / MANIFEST_NAME}")
     if role == "pose":
         v = variant or "lightning"
@@ -97,6 +100,8 @@ def sha256_file(path: Path) -> str:
 def read_manifest(models_dir: Path) -> dict[str, dict[str, Any]]:
     """The manifest's `models` table (file name -> entry); ModelError when missing or malformed."""
     path = Path(models_dir) / MANIFEST_NAME
+    if not Path(models_dir).is_dir():  # a wrong place, not a missing build: no rebuild advice
+        raise ModelError(f"models folder not found: {models_dir}; the models are looked up in: {MODELS_LOOKUP}")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -172,9 +177,10 @@ def load_models(cfg: Config | ModelsConfig, verify: bool = True) -> ModelSet:
     pose = resolve_model(mc.dir, manifest, "pose", mc.pose_variant, verify)
     emotion = resolve_model(mc.dir, manifest, "emotion", None, verify) if mc.emotion else None
     face = [resolve_model(mc.dir, manifest, role, None, verify) for role in FACE_ROLES] if mc.face else [None, None]
-    logger.info("models: pose %s (%s...)%s%s", pose.name, pose.sha256[:12],
+    logger.info("models: pose %s (%s...)%s%s, from %s (%s)", pose.name, pose.sha256[:12],
                 f", emotion {emotion.name} ({emotion.sha256[:12]}...)" if emotion else ", emotion off",
-                "".join(f", {m.role} {m.name} ({m.sha256[:12]}...)" for m in face if m) or ", face off")
+                "".join(f", {m.role} {m.name} ({m.sha256[:12]}...)" for m in face if m) or ", face off",
+                mc.dir, models_dir_origin(mc))
     return ModelSet(pose, emotion, mc.threads, face[0], face[1])
 
 

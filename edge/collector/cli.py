@@ -7,8 +7,12 @@
     ppt-collect show SESSION            (a unique prefix of the id is enough)
     ppt-collect trend [--device D] [--label L] [--last N]
     ppt-collect devices
+    ppt-collect quarantine [--last N]   (refused messages kept for inspection)
 
-The database defaults to `$XDG_DATA_HOME/ppt-edge/collector.sqlite3` (~/.local/share/...).
+`--db` (or $PPT_COLLECT_DB) is a SQLite file, default `$XDG_DATA_HOME/ppt-edge/collector.sqlite3`
+(~/.local/share/...), or a PostgreSQL URL `postgresql://USER@HOST:PORT/DB` shared by several collectors.
+Every text that came from a device is printed through `edge.untrusted.printable` (control characters
+and bidi overrides escaped).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -24,7 +29,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from edge.collector.store import SessionRow, Store, StoreError
+from edge.collector.store import SessionRow, Store, StoreError, is_url
+from edge.untrusted import printable
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +38,10 @@ logger = logging.getLogger(__name__)
 def default_db_path() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "ppt-edge" / "collector.sqlite3"
+
+
+def default_db() -> str:
+    return os.environ.get("PPT_COLLECT_DB") or str(default_db_path())
 
 
 def _setup_logging(verbose: int, default: int) -> None:
@@ -43,18 +53,23 @@ def _setup_logging(verbose: int, default: int) -> None:
         else "%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.basicConfig(level=level, format=fmt, stream=sys.stderr)
-    for noisy in ("amqtt", "transitions", "edge.device.publish.paho"):
+    for noisy in ("amqtt", "transitions", "edge.device.publish.paho", "edge.collector.listen.paho"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    from edge.logs import quiet_third_party
+
+    quiet_third_party(verbose=level <= logging.DEBUG)  # amqtt's warnings about clients: -vv shows them
 
 
 def _duration(seconds: float | None) -> str:
-    if seconds is None:
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not math.isfinite(seconds):
         return "-"
     s = int(round(seconds))
     return f"{s // 60}:{s % 60:02d}"
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:
+    headers = [printable(h) for h in headers]
+    rows = [[printable(c) for c in r] for r in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
 
     def fmt(cells: Sequence[str]) -> str:
@@ -67,22 +82,21 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequenc
 
 
 def session_line(summary: dict[str, Any]) -> str:
-    """The one line printed for each arriving session."""
+    """The one line printed for each arriving session (escaped: every field came from a device)."""
     label = f" [{summary['label']}]" if summary.get("label") else ""
-    findings = ", ".join(f["code"] for f in summary.get("feedback", [])) or "no findings"
-    return (
-        f"session {summary['session_id']} from {summary['device']}{label}: {summary['started_at']}, "
-        f"{_duration(summary.get('duration_s'))}, {summary['status']}; {findings}"
+    findings = ", ".join(str(f.get("code")) for f in summary.get("feedback", []) if isinstance(f, dict))
+    return printable(
+        f"session {summary.get('session_id')} from {summary.get('device')}{label}: {summary.get('started_at')}, "
+        f"{_duration(summary.get('duration_s'))}, {summary.get('status')}; {findings or 'no findings'}"
     )
 
 
 # -- listen ----------------------------------------------------------------------------------
 def cmd_listen(args: argparse.Namespace) -> int:
-    import paho.mqtt.client as mqtt
-
     from edge.collector.listen import Listener, parse_broker_url
+    from edge.collector.store import TransientStoreError
     from edge.config import MqttConfig, TlsConfig
-    from edge.device.publish import MqttSetupError, read_password
+    from edge.mqttconn import MqttSetupError, read_password
 
     try:
         host, port, url_tls = parse_broker_url(args.broker)
@@ -105,7 +119,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
         print(f"ppt-collect: {exc}", file=sys.stderr)
         return 2
 
-    mqtt_protocol = mqtt.MQTTv5  # falls back to 3.1.1 by itself when the broker refuses it
+    mqtt_protocol = args.protocol  # "auto": MQTT 5, or 3.1.1 when the broker's CONNACK refuses 5
     embedded = None
     if args.embedded_broker:
         from edge.collector.broker import EmbeddedBroker, EmbeddedBrokerError
@@ -124,18 +138,26 @@ def cmd_listen(args: argparse.Namespace) -> int:
             print(f"ppt-collect: {exc}", file=sys.stderr)
             return 1
         host = embedded.connect_host
-        mqtt_protocol = mqtt.MQTTv311  # amqtt speaks MQTT 3.1.1 only
+        mqtt_protocol = "3.1.1"  # amqtt speaks MQTT 3.1.1 only: no MQTT 5 attempt at all
         if args.share:
             logger.warning("--share is ignored with --embedded-broker (no shared subscriptions in amqtt)")
             args.share = None
 
-    try:
-        store = Store(args.db)
-    except StoreError as exc:
-        print(f"ppt-collect: {exc}", file=sys.stderr)
-        if embedded:
-            embedded.stop()
-        return 1
+    store = None
+    while store is None:
+        try:
+            store = Store(args.db)
+        except TransientStoreError as exc:  # e.g. PostgreSQL still starting: wait, as for the broker
+            logger.error("%s; retrying in 5s", exc)
+            try:
+                threading.Event().wait(5)
+            except KeyboardInterrupt:
+                return 1
+        except StoreError as exc:
+            print(f"ppt-collect: {exc}", file=sys.stderr)
+            if embedded:
+                embedded.stop()
+            return 1
     stop = threading.Event()
 
     def on_session(outcome: Any) -> None:
@@ -159,7 +181,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
     )
     old = signal.signal(signal.SIGTERM, on_signal)
     print(
-        f"listening on {host}:{port} (prefix {args.prefix!r}), storing into {args.db}",
+        f"listening on {host}:{port} (prefix {args.prefix!r}), storing into {store.name}",
         file=sys.stderr,
         flush=True,
     )
@@ -177,7 +199,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
 
 # -- list / show / trend / devices -----------------------------------------------------------
 def _open_store(args: argparse.Namespace) -> Store | None:
-    if not Path(args.db).exists():
+    if not is_url(args.db) and not Path(args.db).exists():
         print(f"ppt-collect: no database at {args.db} yet (run `ppt-collect listen` first)", file=sys.stderr)
         return None
     try:
@@ -231,20 +253,38 @@ def cmd_show(args: argparse.Namespace) -> int:
             print(f"  {r.session_id}", file=sys.stderr)
         return 1
     summary = matches[0].summary
+    raw = printable(json.dumps(summary, indent=2, ensure_ascii=False), keep_newlines=True)
     if args.json:
-        print(json.dumps(summary, indent=2, ensure_ascii=False))
+        print(raw)
         return 0
     try:
         from edge.session.report import render_report
     except ImportError:
         print("ppt-collect: edge.session.report is not available; showing the raw summary", file=sys.stderr)
-        print(json.dumps(summary, indent=2, ensure_ascii=False))
+        print(raw)
         return 0
-    print(render_report(summary))
+    try:
+        report = render_report(summary)
+    except Exception as exc:  # an old or odd row: show what is stored rather than a traceback
+        print(f"ppt-collect: cannot render this session ({type(exc).__name__}: {exc}); the stored summary:",
+              file=sys.stderr)
+        print(raw)
+        return 0
+    print(printable(report, keep_newlines=True))
     return 0
 
 
 def _metric_value(summary: dict[str, Any], name: str) -> float | None:
+    try:
+        value = _raw_metric_value(summary, name)
+    except (TypeError, ValueError, AttributeError):  # an old row of another shape
+        return None
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _raw_metric_value(summary: dict[str, Any], name: str) -> Any:
     if name == "duration_min":
         d = summary.get("duration_s")
         return None if d is None else d / 60.0
@@ -307,7 +347,7 @@ def trend_table(rows: Sequence[SessionRow]) -> str:
             change = ""
         table.append([name, unit, *cells, change])
     legend = [
-        f"#{i + 1}  {r.started_at}  {r.session_id}  {r.device}" + (f"  [{r.label}]" if r.label else "")
+        printable(f"#{i + 1}  {r.started_at}  {r.session_id}  {r.device}" + (f"  [{r.label}]" if r.label else ""))
         for i, r in enumerate(rows)
     ]
     right = tuple(range(2, len(headers)))
@@ -341,11 +381,36 @@ def cmd_devices(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    """Refused messages, newest first: when, topic, size and why (the payload itself with --payload)."""
+    store = _open_store(args)
+    if store is None:
+        return 1
+    with store:
+        rows = store.quarantined(limit=args.last)
+        total = store.count_quarantined()
+    if not rows:
+        print("no refused messages")
+        return 0
+    table = [[str(r.id), r.received_at, r.topic, str(r.size), r.reason[:200]] for r in rows]
+    print(_table(["id", "received", "topic", "bytes", "reason"], table, right=(0, 3)))
+    if args.payload:
+        for r in rows:
+            print(f"\n#{r.id} ({r.size} bytes, first {len(r.payload)} kept):")
+            print(printable(r.payload.decode("utf-8", "backslashreplace"), limit=2000))
+    print(f"\n{len(rows)} of {total} refused messages shown")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ppt-collect", description="Collect PPT Edge session summaries over MQTT."
     )
-    p.add_argument("--db", type=Path, default=default_db_path(), help="SQLite file (default: %(default)s)")
+    p.add_argument(
+        "--db",
+        default=default_db(),
+        help="SQLite file or postgresql://USER@HOST:PORT/DB (default: $PPT_COLLECT_DB or %(default)s)",
+    )
     p.add_argument("-v", "--verbose", action="count", default=0)
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -368,6 +433,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run an in-process broker (amqtt) bound to --broker's host and port",
     )
+    ls.add_argument(
+        "--protocol",
+        choices=("auto", "5", "3.1.1"),
+        default="auto",
+        help="MQTT version: auto (5, or 3.1.1 when the broker refuses 5), 5 or 3.1.1 (default: %(default)s)",
+    )
     ls.set_defaults(func=cmd_listen, log_default=logging.INFO)
 
     li = sub.add_parser("list", help="list stored sessions")
@@ -388,6 +459,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     dv = sub.add_parser("devices", help="the latest recorded status of each device")
     dv.set_defaults(func=cmd_devices)
+
+    qu = sub.add_parser("quarantine", help="refused messages kept for inspection, newest first")
+    qu.add_argument("--last", type=int, default=20, help="how many (default %(default)s)")
+    qu.add_argument("--payload", action="store_true", help="also print the kept payloads (escaped)")
+    qu.set_defaults(func=cmd_quarantine)
     return p
 
 

@@ -2,18 +2,25 @@
 
 Why it is built this way:
 - `Collector.handle(topic, payload)` is all the decision making and has no MQTT in it, so each rule
-  (schema v1, topic must match the payload's device and session id, size bound) is tested directly.
-- The subscriber keeps a persistent session (MQTT 5 session expiry, or clean_session false), so the
-  broker queues summaries while the laptop is closed; messages are acknowledged manually only after
-  they are stored (or rejected), so a collector crash between receipt and commit loses nothing.
+  (bounded JSON, schema v1, topic must match the payload's device and session id) is tested directly.
+- No device can silence the collector: whatever a message holds, `handle` either stores it or refuses
+  it; a refused summary (not JSON, too deep, too large a number, NaN, schema, anything the store
+  raises for it) is logged with the reason, kept in the quarantine table and acknowledged, so the
+  broker moves on. Only an unavailable database (`TransientStoreError`) holds a message back: then
+  it is retried in place, unacknowledged, since no other message could be stored either.
+- The subscriber keeps a persistent session (stable client id, clean start off, MQTT 5 session
+  expiry), so the broker queues summaries while the collector is away; at most RECEIVE_MAXIMUM are
+  in flight to it at once (MQTT 5 Receive Maximum); a message is acknowledged
+  only after its row is committed (paho's manual ack), so a crash between receipt and commit loses
+  nothing: the broker redelivers it, and the idempotent insert stores it once.
 - paho's callbacks only put messages on a queue; `Listener.run` stores them on the caller's thread.
 - `--share GROUP` subscribes the session topic as `$share/GROUP/...` so that several collectors split
   the summaries of a fleet; the status topic is not shared, every collector sees every device.
+- Everything that came from the network is passed through `printable` before it reaches a log line.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import re
@@ -25,22 +32,29 @@ from typing import Any
 from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import MQTTProtocolVersion
 
-from edge.collector.store import Store
+from edge.collector.store import Store, TransientStoreError
 from edge.config import TlsConfig
-from edge.device.publish import MqttConnection
+from edge.mqttconn import MqttConnection
 from edge.schema import summary_errors
+from edge.untrusted import UntrustedInput, load_json, printable
 
 logger = logging.getLogger(__name__)
 
-MAX_SUMMARY_BYTES = 8 * 1024 * 1024
+MAX_SUMMARY_BYTES = 8 * 1024 * 1024  # as the broker example's max_packet_size
+MAX_STATUS_BYTES = 16 * 1024  # a status is a few hundred bytes
+MAX_STATE_CHARS = 32
+MAX_TOPIC_LEVEL_CHARS = 128
 SESSION_EXPIRY_S = 7 * 24 * 3600  # how long the broker queues summaries for a collector that is away
+# MQTT 5 Receive Maximum: summaries the broker hands a collector before the first is acknowledged.
+# Small, because everything in flight is redelivered after a crash or a broker restart (work done
+# twice), and because a share group balances better when no member hoards a long local queue.
+RECEIVE_MAXIMUM = 32
 
 
 @dataclass
 class Outcome:
-    """What happened to one message: stored | duplicate | rejected | status | ignored."""
+    """What happened to one message: stored | duplicate | conflict | rejected | status | ignored."""
 
     kind: str
     topic: str
@@ -86,76 +100,119 @@ class Collector:
         self.prefix = prefix.rstrip("/")
         self.on_session = on_session
         self._session_re = re.compile(
-            rf"^{re.escape(self.prefix)}/(?P<device>[^/]+)/session/(?P<session>[^/]+)$"
+            rf"^{re.escape(self.prefix)}/(?P<device>[^/]+)/session/(?P<session>[^/]+)$", re.DOTALL
         )
-        self._status_re = re.compile(rf"^{re.escape(self.prefix)}/(?P<device>[^/]+)/status$")
+        self._status_re = re.compile(rf"^{re.escape(self.prefix)}/(?P<device>[^/]+)/status$", re.DOTALL)
 
     def handle(self, topic: str, payload: bytes) -> Outcome:
+        """Store or refuse one message. Raises only TransientStoreError (database unavailable)."""
         m = self._session_re.match(topic)
         if m:
             return self._session(topic, m["device"], m["session"], payload)
         m = self._status_re.match(topic)
         if m:
             return self._status(topic, m["device"], payload)
-        logger.debug("ignoring message on %s", topic)
+        logger.debug("ignoring message on %s", printable(topic, limit=200))
         return Outcome("ignored", topic)
 
-    def _reject(self, out: Outcome, reasons: list[str]) -> Outcome:
-        out.kind, out.reasons = "rejected", reasons
+    # -- session summaries -------------------------------------------------------------------
+    def _reject(self, out: Outcome, reasons: list[str], payload: bytes, kind: str = "rejected") -> Outcome:
+        out.kind, out.reasons = kind, reasons
         shown = "; ".join(reasons[:10]) + (f"; ... ({len(reasons)} problems)" if len(reasons) > 10 else "")
-        logger.error("REJECTED summary on %s: %s", out.topic, shown)
+        logger.error(
+            "%s summary on %s: %s",
+            "CONFLICTING" if kind == "conflict" else "REJECTED",
+            printable(out.topic, limit=300),
+            printable(shown, limit=2000),
+        )
+        try:
+            self.store.quarantine(
+                out.topic, payload, shown, device=out.device, session_id=out.session_id
+            )
+        except TransientStoreError:
+            raise
+        except Exception:  # the message is refused either way; its copy just could not be kept
+            logger.exception("could not quarantine the refused message on %s", printable(out.topic, limit=300))
         return out
 
     def _session(self, topic: str, device: str, session_id: str, payload: bytes) -> Outcome:
         out = Outcome("rejected", topic, device=device, session_id=session_id)
-        if len(payload) > MAX_SUMMARY_BYTES:
-            return self._reject(out, [f"payload of {len(payload)} bytes exceeds {MAX_SUMMARY_BYTES}"])
         try:
-            summary = json.loads(payload.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return self._reject(out, [f"not JSON: {exc}"])
-        errors = summary_errors(summary)
+            summary = load_json(payload, max_bytes=MAX_SUMMARY_BYTES)
+        except UntrustedInput as exc:
+            reason = str(exc)
+            return self._reject(out, [reason if reason.startswith("not ") else f"refused at parse: {reason}"], payload)
+        try:
+            errors = summary_errors(summary)
+        except Exception as exc:  # a validator bug must not block the queue either
+            errors = [f"could not be validated: {type(exc).__name__}: {exc}"]
         if errors:
-            return self._reject(out, errors)
+            return self._reject(out, errors, payload)
         mismatch = []
         if summary["device"] != device:
             mismatch.append(f"payload device {summary['device']!r} does not match topic device {device!r}")
         if summary["session_id"] != session_id:
-            mismatch.append(
-                f"payload session_id {summary['session_id']!r} does not match topic {session_id!r}"
-            )
+            mismatch.append(f"payload session_id {summary['session_id']!r} does not match topic {session_id!r}")
         if mismatch:
-            return self._reject(out, mismatch)
+            return self._reject(out, mismatch, payload)
+        try:
+            result = self.store.insert_session(summary)
+        except TransientStoreError:
+            raise
+        except Exception as exc:  # this summary cannot be stored (the database is fine): refuse it
+            return self._reject(out, [f"the store cannot take it: {type(exc).__name__}: {exc}"], payload)
         out.summary = summary
-        if self.store.add_session(summary):
-            out.kind = "stored"
-            logger.info("stored session %s from %s", session_id, device)
-            if self.on_session is not None:
-                try:
-                    self.on_session(out)
-                except Exception:
-                    logger.exception("on_session callback failed")
-        else:
+        if result == "conflict":
+            return self._reject(
+                out,
+                [f"session {session_id!r} is already stored with different content; the first one is kept"],
+                payload,
+                kind="conflict",
+            )
+        if result == "duplicate":
             out.kind = "duplicate"
             logger.info("session %s from %s already stored (re-send ignored)", session_id, device)
+            return out
+        out.kind = "stored"
+        logger.info("stored session %s from %s", session_id, device)
+        if self.on_session is not None:
+            try:
+                self.on_session(out)
+            except Exception:
+                logger.exception("on_session callback failed")
         return out
 
+    # -- status ------------------------------------------------------------------------------
     def _status(self, topic: str, device: str, payload: bytes) -> Outcome:
         out = Outcome("status", topic, device=device)
         if not payload:
             out.kind = "ignored"  # a retained status being cleared
             return out
         try:
-            status = json.loads(payload.decode("utf-8"))
-            state = status["state"]
-            if not isinstance(state, str) or not state:
-                raise ValueError("state is not a non-empty string")
-        except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
-            logger.warning("ignoring malformed status on %s: %s", topic, exc)
+            if len(device) > MAX_TOPIC_LEVEL_CHARS:
+                raise UntrustedInput(f"device name longer than {MAX_TOPIC_LEVEL_CHARS} characters")
+            status = load_json(payload, max_bytes=MAX_STATUS_BYTES, max_depth=8)
+            if not isinstance(status, dict):
+                raise UntrustedInput("not a JSON object")
+            state = status.get("state")
+            if not isinstance(state, str) or not state or len(state) > MAX_STATE_CHARS:
+                raise UntrustedInput(f"'state' is not a string of 1-{MAX_STATE_CHARS} characters")
+        except UntrustedInput as exc:
+            logger.warning(
+                "ignoring malformed status on %s: %s", printable(topic, limit=200), printable(exc, limit=300)
+            )
             out.kind, out.reasons = "ignored", [str(exc)]
             return out
-        if self.store.add_status(device, state, status):
-            logger.info("device %s is %s", device, state)
+        try:
+            recorded = self.store.add_status(device, state, status)
+        except TransientStoreError:
+            raise
+        except Exception as exc:
+            logger.warning("status on %s not recorded: %s", printable(topic, limit=200), printable(exc, limit=300))
+            out.kind, out.reasons = "ignored", [str(exc)]
+            return out
+        if recorded:
+            logger.info("device %s is %s", printable(device), printable(state))
         return out
 
 
@@ -176,7 +233,8 @@ class Listener:
         tls: TlsConfig | None = None,
         on_session: Callable[[Outcome], None] | None = None,
         reconnect_max_s: int = 30,
-        protocol: MQTTProtocolVersion = mqtt.MQTTv5,
+        protocol: str | int = "auto",
+        session_expiry_s: int = SESSION_EXPIRY_S,
     ) -> None:
         self.collector = Collector(store, prefix=prefix, on_session=on_session)
         self.prefix = prefix.rstrip("/")
@@ -192,12 +250,14 @@ class Listener:
             password=password,
             tls=tls,
             clean=False,
-            session_expiry_s=SESSION_EXPIRY_S,
+            session_expiry_s=session_expiry_s,
             manual_ack=True,
+            receive_maximum=RECEIVE_MAXIMUM,
             reconnect_max_s=reconnect_max_s,
             on_connected=self._on_connected,
             on_message=self._on_message,
             protocol=protocol,
+            log=logger,
         )
         self.outcomes: list[Outcome] = []  # the last few, for tests and diagnostics
         self.ready = threading.Event()
@@ -213,8 +273,32 @@ class Listener:
         self.ready.set()
         logger.info("subscribed to %s", ", ".join(t for t, _ in topics))
 
-    def _on_message(self, message: mqtt.MQTTMessage, generation: int) -> None:
-        self._messages.put((message, generation))
+    def _on_message(self, message: mqtt.MQTTMessage, epoch: int) -> None:
+        self._messages.put((message, epoch))
+
+    def _handle(self, message: mqtt.MQTTMessage, stop: threading.Event) -> bool:
+        """Store or refuse one message; False only when stopping while the database was unavailable."""
+        delay = 0.5
+        while True:
+            try:
+                topic = message.topic
+            except UnicodeDecodeError:  # brokers check topics are UTF-8; paho decodes them on access
+                topic = bytes(message._topic).decode("utf-8", "backslashreplace")
+            try:
+                outcome = self.collector.handle(topic, bytes(message.payload))
+            except TransientStoreError as exc:
+                logger.error("database unavailable, message on %s kept unacknowledged; retrying in %.1fs: %s",
+                             printable(topic, limit=200), delay, exc)
+                if stop.wait(delay):
+                    return False
+                delay = min(delay * 2, 10.0)
+                continue
+            except Exception:  # a bug for this message: log, and never let it block the queue
+                logger.exception("unexpected error handling the message on %s; acknowledged and dropped",
+                                 printable(topic, limit=200))
+                outcome = Outcome("rejected", topic, reasons=["internal error"])
+            self.outcomes = [*self.outcomes[-99:], outcome]
+            return True
 
     def run(self, stop: threading.Event) -> None:
         """Connect and store arriving messages until `stop` is set."""
@@ -222,18 +306,11 @@ class Listener:
         try:
             while not stop.is_set():
                 try:
-                    message, generation = self._messages.get(timeout=0.2)
+                    message, epoch = self._messages.get(timeout=0.2)
                 except queue.Empty:
                     continue
-                try:
-                    outcome = self.collector.handle(message.topic, bytes(message.payload))
-                    self.outcomes = [*self.outcomes[-99:], outcome]
-                except Exception:
-                    # e.g. the disk is full: do not ack, the broker redelivers after a reconnect
-                    logger.exception(
-                        "could not store the message on %s; it stays unacknowledged", message.topic
-                    )
-                    continue
-                self.conn.ack(message.mid, message.qos, generation)
+                if self._handle(message, stop) and not self.conn.ack(message.mid, message.qos, epoch):
+                    logger.debug("message on %s came on an earlier connection: the broker redelivers it",
+                                 printable(message.topic, limit=200))
         finally:
             self.conn.stop()

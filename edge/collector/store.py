@@ -1,65 +1,74 @@
-"""SQLite storage of session summaries and device status changes (one file, WAL, versioned schema).
+"""Storage of session summaries, device status changes and refused messages: SQLite or PostgreSQL.
 
-Why SQLite: one file on a laptop, no server, safe under concurrent readers (`ppt-collect list`
-while `listen` writes) thanks to WAL. The schema version lives in `PRAGMA user_version` and is moved
-forward by the ordered `MIGRATIONS`; a database written by a newer collector is refused rather than
-guessed at. Inserts are idempotent by session id: a summary re-sent after an outage is one row.
+Why it is built this way:
+- `Store(target)`: a path is a SQLite file (one laptop, no server, WAL so that `ppt-collect list`
+  reads while `listen` writes); `postgresql://USER@HOST:PORT/DB` is a school's shared database that
+  several collectors write at once. The SQL is the same for both (`edge.collector.sql`).
+- The schema version moves forward by ordered migrations (SQLite: `PRAGMA user_version`; PostgreSQL:
+  table `ppt_schema`, under an advisory lock so collectors starting together migrate once); a
+  database written by a newer collector is refused rather than guessed at.
+- Inserts are idempotent by session id: a summary re-sent after an outage (or redelivered to another
+  collector of the share group) is one row; a *different* payload under an existing id is refused
+  (`insert_session` says "conflict") and the first one kept.
+- Readers never crash on an old row: a stored NaN/Infinity (accepted before schema checks were
+  tightened) reads back as None, an unreadable JSON text as an empty summary.
+- Errors that mean "the database is unavailable" (disk full, locked, server restart) are raised as
+  `TransientStoreError`: the listener retries without acknowledging. Anything else a row raises is
+  the row's fault: the listener quarantines that message and moves on.
+
+One `Store` is used from one thread at a time; a reader (CLI, web page) opens its own.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import sqlite3
-from collections.abc import Callable, Iterator, Mapping
+import math
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from edge.collector import sql
+from edge.collector.database import (
+    PostgresDatabase,
+    SqliteDatabase,
+    StoreError,
+    TransientStoreError,
+    is_url,
+    open_database,
+    redact,
+)
+from edge.untrusted import printable
 
 logger = logging.getLogger(__name__)
 
+SCHEMA_VERSION = sql.SCHEMA_VERSION
+QUARANTINE_PAYLOAD_BYTES = 64 * 1024  # kept per refused message (its full size is recorded)
+QUARANTINE_MAX_ROWS = 10_000  # the oldest go first: a flooding device cannot fill the disk
 
-def _v1(db: sqlite3.Connection) -> None:
-    db.execute(
-        """CREATE TABLE sessions (
-            session_id  TEXT PRIMARY KEY,
-            device      TEXT NOT NULL,
-            label       TEXT,
-            started_at  TEXT NOT NULL,
-            ended_at    TEXT,
-            duration_s  REAL,
-            status      TEXT NOT NULL,
-            received_at TEXT NOT NULL,
-            json        TEXT NOT NULL
-        )"""
-    )
-    db.execute("CREATE INDEX sessions_device_started ON sessions(device, started_at)")
-    db.execute("CREATE INDEX sessions_label ON sessions(label)")
-    db.execute(
-        """CREATE TABLE device_status (
-            id          INTEGER PRIMARY KEY AUTOINCREMENT,
-            device      TEXT NOT NULL,
-            state       TEXT NOT NULL,
-            received_at TEXT NOT NULL,
-            json        TEXT
-        )"""
-    )
-    db.execute("CREATE INDEX device_status_device ON device_status(device, id)")
+__all__ = [
+    "SCHEMA_VERSION",
+    "InsertResult",
+    "QuarantineRow",
+    "SessionRow",
+    "StatusRow",
+    "Store",
+    "StoreError",
+    "TransientStoreError",
+    "is_url",
+    "redact",
+    "utc_now",
+]
 
-
-# Index i brings the database from user_version i to i+1. Append only; never edit a released step.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
-SCHEMA_VERSION = len(MIGRATIONS)
-
-
-class StoreError(RuntimeError):
-    """The database cannot be used (newer schema, not a collector database, ...)."""
+InsertResult = Literal["stored", "duplicate", "conflict"]
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    """Arrival time, to the millisecond (end-to-end latency is measured from it)."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -83,27 +92,76 @@ class StatusRow:
     status: dict[str, Any] | None
 
 
-class Store:
-    """The collector database. Use from one thread (the listener's main loop); readers open their own."""
+@dataclass(frozen=True)
+class QuarantineRow:
+    id: int
+    received_at: str
+    topic: str
+    device: str | None
+    session_id: str | None
+    reason: str
+    size: int
+    payload: bytes
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        # One writer (the listener loop) but possibly built on another thread: the caller serialises use.
-        self.db = sqlite3.connect(str(path), timeout=10.0, isolation_level=None, check_same_thread=False)
-        self.db.row_factory = sqlite3.Row
+
+def _finite(value: Any) -> Any:
+    """`value` with every non-finite float replaced by None (old rows may hold NaN/Infinity)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _json_object(text: Any) -> dict[str, Any]:
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError, RecursionError):
+        return {}
+    return _finite(value) if isinstance(value, dict) else {}
+
+
+def _like_prefix(prefix: str) -> str:
+    """A LIKE pattern for "starts with `prefix`", its wildcards taken literally (ESCAPE '\\')."""
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _canonical(summary: Mapping[str, Any]) -> str:
+    return json.dumps(summary, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+class Store:
+    """The collector database (see the module docstring). `target`: a SQLite path or a postgresql:// URL."""
+
+    def __init__(self, target: Path | str) -> None:
+        self.target = target
+        self._db: SqliteDatabase | PostgresDatabase = open_database(target)
+        self.name = self._db.name  # for messages (a URL without its password)
+        self.dialect = self._db.dialect
+        self.path = Path(target) if self.dialect == "sqlite" else None
         try:
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")  # a stored summary survives a laptop power cut
-            self.db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
-        except sqlite3.DatabaseError as exc:
-            self.db.close()
-            raise StoreError(f"{path}: not a usable collector database: {exc}") from exc
+        except StoreError:
+            self._db.close()
+            raise
+        except self._db.transient as exc:
+            self._db.close()
+            raise TransientStoreError(f"{self.name}: {exc}") from exc
+        except self._db.unusable as exc:
+            self._db.close()
+            raise StoreError(f"{self.name}: not a usable collector database: {exc}") from exc
+
+    @property
+    def db(self) -> Any:
+        """The driver connection (sqlite3 or psycopg), for diagnostics and tests."""
+        return self._db.db
 
     def close(self) -> None:
-        self.db.close()
+        self._db.close()
 
     def __enter__(self) -> Store:
         return self
@@ -111,79 +169,84 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
-
     @property
     def version(self) -> int:
-        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+        return self._db.version()
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Database unavailability becomes TransientStoreError; everything else passes unchanged."""
+        try:
+            yield
+        except self._db.transient as exc:
+            raise TransientStoreError(f"{self.name}: {str(exc).strip()}") from exc
 
     def _migrate(self) -> None:
-        with self._tx() as db:
-            current = int(db.execute("PRAGMA user_version").fetchone()[0])
+        with self._db.transaction():
+            self._db.lock_schema()
+            current = self._db.version()
             if current > SCHEMA_VERSION:
                 raise StoreError(
-                    f"{self.path}: database schema v{current} is newer than this collector "
+                    f"{self.name}: database schema v{current} is newer than this collector "
                     f"(v{SCHEMA_VERSION}); upgrade ppt-edge"
                 )
             for version in range(current, SCHEMA_VERSION):
-                logger.info(
-                    "collector database %s: migrating schema v%d -> v%d", self.path, version, version + 1
-                )
-                MIGRATIONS[version](db)
-                db.execute(f"PRAGMA user_version = {version + 1}")
+                logger.info("collector database %s: migrating schema v%d -> v%d", self.name, version, version + 1)
+                for stmt in sql.migration(version, self.dialect):
+                    self._db.execute(stmt)
+                self._db.set_version(version + 1)
 
     # -- sessions ----------------------------------------------------------------------------
+    def insert_session(self, summary: Mapping[str, Any], received_at: str | None = None) -> InsertResult:
+        """Store a validated summary once: "stored", "duplicate" (same id and content, a re-send) or
+        "conflict" (same id, different content: refused, the first one kept).
+
+        Raises TransientStoreError when the database is unavailable; any other exception means this
+        summary cannot be stored (the caller quarantines it)."""
+        text = _canonical(summary)
+        duration = summary.get("duration_s")
+        row = (
+            summary["session_id"],
+            summary["device"],
+            summary.get("label"),
+            summary["started_at"],
+            summary.get("ended_at"),
+            float(duration) if duration is not None else None,
+            summary["status"],
+            received_at or utc_now(),
+            text,
+        )
+        with self._guard(), self._db.transaction():
+            cur = self._db.execute(sql.INSERT_SESSION, row)
+            if cur.rowcount == 1:
+                return "stored"
+            old = self._db.execute(sql.SESSION_JSON, (summary["session_id"],)).fetchone()
+        if old is not None and old["json"] != text:
+            return "conflict"
+        return "duplicate"
+
     def add_session(self, summary: Mapping[str, Any], received_at: str | None = None) -> bool:
         """Store a (validated) summary; False when that session id is already stored (a re-send)."""
-        text = json.dumps(summary, sort_keys=True, separators=(",", ":"))
-        with self._tx() as db:
-            cur = db.execute(
-                """INSERT INTO sessions (session_id, device, label, started_at, ended_at, duration_s, status,
-                                         received_at, json)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT(session_id) DO NOTHING""",
-                (
-                    summary["session_id"],
-                    summary["device"],
-                    summary.get("label"),
-                    summary["started_at"],
-                    summary.get("ended_at"),
-                    summary.get("duration_s"),
-                    summary["status"],
-                    received_at or utc_now(),
-                    text,
-                ),
-            )
-            if cur.rowcount == 1:
-                return True
-            old = db.execute(
-                "SELECT json FROM sessions WHERE session_id = ?", (summary["session_id"],)
-            ).fetchone()
-        if old is not None and old["json"] != text:
+        result = self.insert_session(summary, received_at)
+        if result == "conflict":
             logger.warning(
-                "session %s re-sent with different content; keeping the first one", summary["session_id"]
+                "session %s re-sent with different content; keeping the first one",
+                printable(summary["session_id"]),
             )
-        return False
+        return result == "stored"
 
-    def _row(self, r: sqlite3.Row) -> SessionRow:
+    def _row(self, r: Any) -> SessionRow:
+        duration = r["duration_s"]
         return SessionRow(
             session_id=r["session_id"],
             device=r["device"],
             label=r["label"],
             started_at=r["started_at"],
             ended_at=r["ended_at"],
-            duration_s=r["duration_s"],
+            duration_s=float(duration) if duration is not None and math.isfinite(duration) else None,
             status=r["status"],
             received_at=r["received_at"],
-            summary=json.loads(r["json"]),
+            summary=_json_object(r["json"]),
         )
 
     def sessions(
@@ -201,61 +264,95 @@ class Store:
         if label:
             where.append("label = ?")
             args.append(label)
-        sql = "SELECT * FROM sessions"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY started_at DESC, session_id DESC"
-        if limit:
-            sql += f" LIMIT {int(limit)}"
-        rows = [self._row(r) for r in self.db.execute(sql, args)]
+        with self._guard():
+            rows = [self._row(r) for r in self._db.execute(sql.select_sessions(where, limit), args)]
         return rows if newest_first else rows[::-1]
 
     def find_session(self, key: str) -> list[SessionRow]:
         """The session with this id, or every session whose id starts with `key`."""
-        exact = self.db.execute("SELECT * FROM sessions WHERE session_id = ?", (key,)).fetchone()
-        if exact is not None:
-            return [self._row(exact)]
-        pattern = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        rows = self.db.execute(
-            "SELECT * FROM sessions WHERE session_id LIKE ? ESCAPE '\\' ORDER BY started_at", (pattern,)
-        )
-        return [self._row(r) for r in rows]
+        with self._guard():
+            exact = self._db.execute(sql.SESSION_BY_ID, (key,)).fetchone()
+            if exact is not None:
+                return [self._row(exact)]
+            return [self._row(r) for r in self._db.execute(sql.SESSIONS_BY_PREFIX, (_like_prefix(key),))]
 
-    def count_sessions(self) -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM sessions").fetchone()[0])
+    def count_sessions(self, prefix: str | None = None) -> int:
+        """How many sessions are stored (only those whose id starts with `prefix`, when given)."""
+        with self._guard():
+            if prefix is None:
+                return int(self._db.execute(sql.COUNT_SESSIONS).fetchone()["n"])
+            return int(self._db.execute(sql.COUNT_SESSIONS_BY_PREFIX, (_like_prefix(prefix),)).fetchone()["n"])
 
     # -- device status -----------------------------------------------------------------------
     def add_status(
         self, device: str, state: str, status: Mapping[str, Any] | None = None, received_at: str | None = None
     ) -> bool:
         """Record a status only when the device's state changed (online/offline); True if recorded."""
-        with self._tx() as db:
-            last = db.execute(
-                "SELECT state FROM device_status WHERE device = ? ORDER BY id DESC LIMIT 1", (device,)
-            ).fetchone()
+        text = None if status is None else json.dumps(status, allow_nan=False, ensure_ascii=False)
+        with self._guard(), self._db.transaction():
+            last = self._db.execute(sql.LAST_STATE, (device,)).fetchone()
             if last is not None and last["state"] == state:
                 return False
-            db.execute(
-                "INSERT INTO device_status (device, state, received_at, json) VALUES (?, ?, ?, ?)",
-                (device, state, received_at or utc_now(), None if status is None else json.dumps(status)),
-            )
+            self._db.execute(sql.INSERT_STATUS, (device, state, received_at or utc_now(), text))
         return True
+
+    @staticmethod
+    def _status_row(r: Any) -> StatusRow:
+        return StatusRow(r["device"], r["state"], r["received_at"], _json_object(r["json"]) if r["json"] else None)
 
     def devices(self) -> list[StatusRow]:
         """The latest recorded state of every device."""
-        rows = self.db.execute(
-            """SELECT s.* FROM device_status s
-               JOIN (SELECT device, MAX(id) AS id FROM device_status GROUP BY device) m ON s.id = m.id
-               ORDER BY s.device"""
-        )
-        return [
-            StatusRow(r["device"], r["state"], r["received_at"], json.loads(r["json"]) if r["json"] else None)
-            for r in rows
-        ]
+        with self._guard():
+            return [self._status_row(r) for r in self._db.execute(sql.LATEST_STATUS)]
 
     def status_history(self, device: str) -> list[StatusRow]:
-        rows = self.db.execute("SELECT * FROM device_status WHERE device = ? ORDER BY id", (device,))
-        return [
-            StatusRow(r["device"], r["state"], r["received_at"], json.loads(r["json"]) if r["json"] else None)
-            for r in rows
-        ]
+        with self._guard():
+            return [self._status_row(r) for r in self._db.execute(sql.STATUS_HISTORY, (device,))]
+
+    # -- quarantine --------------------------------------------------------------------------
+    def quarantine(
+        self,
+        topic: str,
+        payload: bytes,
+        reason: str,
+        *,
+        device: str | None = None,
+        session_id: str | None = None,
+        received_at: str | None = None,
+    ) -> None:
+        """Keep a refused message for inspection (its first QUARANTINE_PAYLOAD_BYTES). Text columns get
+        escaped text only, so that whatever the message held, this insert cannot fail because of it."""
+        row = (
+            received_at or utc_now(),
+            printable(topic, limit=512),
+            None if device is None else printable(device, limit=128),
+            None if session_id is None else printable(session_id, limit=128),
+            printable(reason, limit=4000),
+            len(payload),
+            bytes(payload[:QUARANTINE_PAYLOAD_BYTES]),
+        )
+        with self._guard(), self._db.transaction():
+            self._db.execute(sql.INSERT_QUARANTINE, row)
+            self._db.execute(sql.PRUNE_QUARANTINE, (QUARANTINE_MAX_ROWS,))
+
+    def quarantined(self, limit: int = 100) -> list[QuarantineRow]:
+        """The most recent refused messages, newest first."""
+        with self._guard():
+            rows = self._db.execute(sql.SELECT_QUARANTINE, (int(limit),))
+            return [
+                QuarantineRow(
+                    int(r["id"]),
+                    r["received_at"],
+                    r["topic"],
+                    r["device"],
+                    r["session_id"],
+                    r["reason"],
+                    int(r["size"]),
+                    bytes(r["payload"]),
+                )
+                for r in rows
+            ]
+
+    def count_quarantined(self) -> int:
+        with self._guard():
+            return int(self._db.execute(sql.COUNT_QUARANTINE).fetchone()["n"])

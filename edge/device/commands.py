@@ -16,10 +16,13 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from edge.untrusted import UntrustedInput, load_json, printable
+
 CommandName = Literal["start", "stop", "label"]
 COMMANDS: tuple[str, ...] = ("start", "stop", "label")
 MAX_PAYLOAD_BYTES = 4096
 MAX_LABEL_CHARS = 200  # schema v1: summary.label maxLength
+MAX_DEPTH = 2  # {"id", "cmd", "label"}: an object of scalars; anything deeper is refused unparsed
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _ALLOWED_KEYS = {"start": {"id", "cmd", "label"}, "stop": {"id", "cmd"}, "label": {"id", "cmd", "label"}}
@@ -50,8 +53,8 @@ def _label(value: Any) -> str | None:
     value = value.strip()
     if len(value) > MAX_LABEL_CHARS:
         raise ValueError(f"'label' is longer than {MAX_LABEL_CHARS} characters")
-    if _CONTROL_RE.search(value):
-        raise ValueError("'label' contains control characters")
+    if _CONTROL_RE.search(value) or printable(value) != value:
+        raise ValueError("'label' contains control characters (or bidi overrides)")
     return value or None
 
 
@@ -62,11 +65,10 @@ def parse_command(payload: bytes | str) -> Command | CommandError:
     if len(payload) > MAX_PAYLOAD_BYTES:
         return CommandError(None, f"payload larger than {MAX_PAYLOAD_BYTES} bytes")
     try:
-        data = json.loads(payload.decode("utf-8"))
-    except UnicodeDecodeError:
-        return CommandError(None, "payload is not UTF-8")
-    except json.JSONDecodeError as exc:
-        return CommandError(None, f"payload is not JSON: {exc.msg} at position {exc.pos}")
+        data = load_json(payload, max_bytes=MAX_PAYLOAD_BYTES, max_depth=MAX_DEPTH)
+    except UntrustedInput as exc:
+        reason = str(exc)
+        return CommandError(None, f"payload {reason}" if reason.startswith("not ") else f"payload refused: {reason}")
     if not isinstance(data, dict):
         return CommandError(None, "payload must be a JSON object")
     raw_id = data.get("id")
@@ -75,10 +77,12 @@ def parse_command(payload: bytes | str) -> Command | CommandError:
         return CommandError(None, "'id' must be a string of 1-64 characters [A-Za-z0-9_.:-]")
     cmd = data.get("cmd")
     if not isinstance(cmd, str) or cmd not in COMMANDS:
-        return CommandError(cmd_id, f"unknown command {cmd!r}; expected one of {', '.join(COMMANDS)}")
+        shown = printable(repr(cmd), limit=40)
+        return CommandError(cmd_id, f"unknown command {shown}; expected one of {', '.join(COMMANDS)}")
     extra = sorted(set(data) - _ALLOWED_KEYS[cmd])
     if extra:
-        return CommandError(cmd_id, f"unexpected key(s) for {cmd!r}: {', '.join(extra)}")
+        shown = printable(", ".join(extra), limit=100)
+        return CommandError(cmd_id, f"unexpected key(s) for {cmd!r}: {shown}")
     if cmd == "label" and "label" not in data:
         return CommandError(cmd_id, "'label' command needs a 'label' (string, or null to clear)")
     try:

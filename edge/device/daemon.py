@@ -48,7 +48,7 @@ from edge.device.commands import Command
 from edge.device.publish import MqttSetupError, Publisher
 from edge.device.sdnotify import SdNotifier
 from edge.session.feedback import evaluate_stats
-from edge.session.summary import new_session_id, rfc3339, session_summary
+from edge.session.summary import new_session_id, parse_rfc3339, rfc3339, session_summary
 from edge.session.tracker import Session, SessionEvent, SessionTracker
 
 logger = logging.getLogger(__name__)
@@ -66,6 +66,11 @@ FRAME_WAIT_S = 0.5  # longest wait for a new frame before the loop does its othe
 MAX_CONSECUTIVE_ERRORS = 50  # analyser failures in a row before the daemon gives up (exit 1)
 SHUTDOWN_FLUSH_S = 5.0  # Publisher.close: time for the last acks and the `offline` status
 FPS_SMOOTHING = 0.1
+
+
+def local_time(posix: float) -> str:
+    """A POSIX time as the device's local wall-clock time for the log (the summaries carry UTC)."""
+    return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(posix))
 
 
 class Analyzer(Protocol):
@@ -177,6 +182,7 @@ class Daemon:
         self._last_sd_status = 0.0
         self._extra = _SessionExtra()
         self.sessions_published = 0
+        self.sessions_dropped = 0  # shorter than session.min_duration_s
 
     # -- public state (read from other threads: tests, the demo) --------------------------------
     @property
@@ -321,7 +327,8 @@ class Daemon:
             self._periodic(now)
             if self.reader.ended:
                 self._handle(self.tracker.finish("end_of_video", t=self._last_t))
-                logger.info("the recording ended: stopping")
+                logger.info("the recording ended: stopping (%d session(s) published, %d too short to keep)",
+                            self.sessions_published, self.sessions_dropped)
                 return
             if now < self._next_due:
                 self._sleep(self._next_due - now)
@@ -403,8 +410,10 @@ class Daemon:
                     frames_dropped=int(self._dropped_slots - self._extra.dropped_at_start),
                 )
             else:
+                self.sessions_dropped += 1
                 logger.info(
-                    "session %s dropped (%s): %.1f s is shorter than session.min_duration_s = %g",
+                    "session %s not kept (ended by %s): it lasted %.1f s, shorter than session.min_duration_s "
+                    "= %g s (lower that key to keep shorter rehearsals)",
                     ev.session.meta.get("session_id"), ev.reason, ev.session.duration,
                     self.cfg.session.min_duration_s,
                 )
@@ -420,7 +429,7 @@ class Daemon:
             models=self.models_info,
         )
         self._extra = _SessionExtra(dropped_at_start=self._dropped_slots)
-        logger.info("session %s started%s", session.meta["session_id"],
+        logger.info("session %s started at %s%s", session.meta["session_id"], local_time(wall),
                     f" (label {session.label!r})" if session.label else "")
         self._checkpoint(force=True)
 
@@ -456,9 +465,9 @@ class Daemon:
             return
         self.sessions_published += 1
         logger.info(
-            "session %s %s (%s, %.1f s, %d findings)", summary["session_id"],
-            "recovered" if recovered else "ended", session.ended_by, summary["duration_s"],
-            len(summary["feedback"]),
+            "session %s %s at %s (%s, %.1f s, %d findings)", summary["session_id"],
+            "recovered" if recovered else "ended", local_time(parse_rfc3339(summary["ended_at"]).timestamp()),
+            session.ended_by, summary["duration_s"], len(summary["feedback"]),
         )
         self._remove_checkpoint()
 

@@ -5,14 +5,15 @@ Why it is built this way:
   when the broker's PUBACK for exactly that message id came back (paho's `on_publish`). A broker
   outage, a refused login or a power cut therefore loses nothing; on every (re)connect the spool is
   drained oldest first.
-- A refused connection (bad credentials, TLS mismatch, unsupported protocol) is never treated as
-  connected: `reason_code.is_failure` is checked, the reason logged, and paho retries with backoff.
-  A broker that refuses MQTT 5 (e.g. the embedded amqtt broker) gets MQTT 3.1.1 instead.
+- MQTT 5 wherever the broker speaks it: only MQTT 5 tells a publisher that the broker refused a
+  publish (a PUBACK reason code, e.g. "not authorized" by the ACL), and only then can the file stay
+  in the spool. Under 3.1.1 a refused publish is acknowledged like any other; the log says so. The
+  protocol choice (`mqtt.protocol`, decided by the broker's CONNACK, never by a timer) lives in
+  `edge.mqttconn.MqttConnection`, shared with the collector.
 - paho callbacks run on its network thread: they only set flags and put events on a queue; one
   named worker thread does the spool I/O, the publishing of summaries and the command handling, so
   that the mid -> spool-id bookkeeping has a single owner and needs no lock shared with paho's.
 
-`MqttConnection` (connection, fallback, TLS, auth, refusal logging) is shared with the collector.
 Driving it from the daemon's main loop:
 
     pub = Publisher.from_config(cfg, models=..., status_provider=..., on_command=queue_command)
@@ -27,72 +28,36 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import queue
-import ssl
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge import __version__
-from edge.config import Config, MqttConfig, TlsConfig
+from edge.config import Config, MqttConfig
 from edge.device.commands import Command, CommandError, ack_payload, parse_command
 from edge.device.spool import Spool, SpoolEntry
+from edge.mqttconn import MqttConnection, MqttSetupError, read_password, reason_text
+from edge.untrusted import printable
+
+__all__ = ["MqttConnection", "MqttSetupError", "Publisher", "Topics", "read_password", "read_temperature_c"]
 
 logger = logging.getLogger(__name__)
 
-UNSUPPORTED_PROTOCOL = 0x84  # CONNACK "Unsupported protocol version" (a v3 CONNACK rc 1 maps here too)
-_PROTOCOL_NAMES = {mqtt.MQTTv5: "5", mqtt.MQTTv311: "3.1.1", mqtt.MQTTv31: "3.1"}
 THERMAL_ZONE = Path("/sys/class/thermal/thermal_zone0/temp")
 MAX_INFLIGHT = 10  # spooled summaries handed to paho at once
 
 
-class MqttSetupError(ValueError):
-    """MQTT settings that cannot work (missing password file, credential without systemd, ...)."""
-
-
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def read_password(cfg: MqttConfig, environ: Mapping[str, str] | None = None) -> str | None:
-    """The MQTT password from `password_file` or the systemd credential `password_credential`.
-
-    Read at start, never at import; one trailing newline is dropped (editors add one).
-    """
-    environ = os.environ if environ is None else environ
-    if cfg.password_file is not None:
-        path = Path(cfg.password_file)
-        source = f"mqtt.password_file {path}"
-    elif cfg.password_credential:
-        cred_dir = environ.get("CREDENTIALS_DIRECTORY")
-        if not cred_dir:
-            raise MqttSetupError(
-                f"mqtt.password_credential is {cfg.password_credential!r} but $CREDENTIALS_DIRECTORY is not "
-                "set (run under systemd with LoadCredential=, or use mqtt.password_file)"
-            )
-        path = Path(cred_dir) / cfg.password_credential
-        source = f"systemd credential {cfg.password_credential!r} ({path})"
-    else:
-        return None
-    try:
-        password = path.read_text(encoding="utf-8").rstrip("\r\n")
-    except OSError as exc:
-        raise MqttSetupError(f"cannot read the MQTT password from {source}: {exc.strerror or exc}") from exc
-    if not password:
-        raise MqttSetupError(f"the MQTT password from {source} is empty")
-    return password
 
 
 def read_temperature_c(path: Path = THERMAL_ZONE) -> float | None:
@@ -128,351 +93,6 @@ class Topics:
 
     def session(self, session_id: str) -> str:
         return f"{self.prefix}/{self.device}/session/{session_id}"
-
-
-def _reason(rc: ReasonCode | int | None) -> str:
-    if rc is None:
-        return "unknown"
-    if isinstance(rc, ReasonCode):
-        return f"{rc.getName()} (0x{rc.value:02x})"
-    return str(rc)
-
-
-class _PahoLog(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """paho's own log lines at DEBUG: it reports an ordinary broker outage as ERROR ("failed to
-    receive on socket"), which our callbacks already log once, with the reason, at the right level."""
-
-    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
-        super().log(logging.DEBUG, msg, *args, **kwargs)
-
-
-class MqttConnection:
-    """One logical MQTT connection that survives reconnects and a protocol downgrade.
-
-    paho does the reconnecting with exponential backoff; this class decides what counts as
-    connected (only a successful CONNACK), logs refusals with their reason, and rebuilds the client
-    with MQTT 3.1.1 when a broker refuses MQTT 5 (a CONNACK saying so, or no CONNACK within
-    `connack_timeout_s`, or two closes before any CONNACK; the last two alternate the protocol).
-    Each client built gets a new `generation`, passed to the hooks so that message ids of a replaced
-    client are never confused with the new one's. Hooks run on paho's network thread: keep them tiny
-    (set a flag, put on a queue).
-    """
-
-    def __init__(
-        self,
-        *,
-        host: str,
-        port: int,
-        client_id: str,
-        username: str | None = None,
-        password: str | None = None,
-        tls: TlsConfig | None = None,
-        keepalive_s: int = 30,
-        clean: bool = True,
-        session_expiry_s: int = 0,
-        will: tuple[str, bytes, int, bool] | None = None,
-        manual_ack: bool = False,
-        reconnect_min_s: int = 1,
-        reconnect_max_s: int = 60,
-        connack_timeout_s: float = 5.0,
-        protocol: MQTTProtocolVersion = mqtt.MQTTv5,
-        on_connected: Callable[[mqtt.Client, int], None] | None = None,
-        on_message: Callable[[mqtt.MQTTMessage, int], None] | None = None,
-        on_publish: Callable[[int, int, ReasonCode], None] | None = None,
-    ) -> None:
-        self.host, self.port, self.client_id = host, port, client_id
-        self.username, self.password, self.tls = username, password, tls
-        self.keepalive_s, self.clean, self.session_expiry_s = keepalive_s, clean, session_expiry_s
-        self.will, self.manual_ack = will, manual_ack
-        self.reconnect_min_s, self.reconnect_max_s = (
-            max(1, int(reconnect_min_s)),
-            max(1, int(reconnect_max_s)),
-        )
-        self.connack_timeout_s = connack_timeout_s
-        self.protocol = protocol
-        self.on_connected, self.on_message, self.on_publish = on_connected, on_message, on_publish
-        self.generation = 0
-        self.last_error: str | None = None  # last refusal or failure, for the status topic and tests
-        self._connected = threading.Event()
-        self._lock = threading.Lock()  # guards client replacement
-        self._client: mqtt.Client | None = None
-        self._stopping = False
-        self._last_logged: tuple[str, float] = ("", 0.0)
-        self._connack_seen = False  # in the current connection attempt
-        self._attempt = 0  # TCP connections opened, to match a CONNACK timeout to its attempt
-        self._silent_closes = 0  # consecutive connections closed by the broker before any CONNACK
-
-    # -- building ----------------------------------------------------------------------------
-    def _build(self) -> mqtt.Client:
-        self.generation += 1
-        if self.protocol == mqtt.MQTTv5:
-            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5)
-        else:
-            client = mqtt.Client(
-                CallbackAPIVersion.VERSION2,
-                client_id=self.client_id,
-                clean_session=self.clean,
-                protocol=self.protocol,
-            )
-        client.user_data_set(self.generation)
-        client.enable_logger(cast(logging.Logger, _PahoLog(logging.getLogger(f"{__name__}.paho"), {})))
-        client.reconnect_delay_set(self.reconnect_min_s, self.reconnect_max_s)
-        if self.manual_ack:
-            client.manual_ack_set(True)
-        if self.username:
-            client.username_pw_set(self.username, self.password)
-        if self.tls is not None:
-            try:
-                client.tls_set(
-                    ca_certs=str(self.tls.ca_file) if self.tls.ca_file else None,
-                    certfile=str(self.tls.cert_file) if self.tls.cert_file else None,
-                    keyfile=str(self.tls.key_file) if self.tls.key_file else None,
-                )
-            except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-                raise MqttSetupError(
-                    f"TLS files unusable (ca {self.tls.ca_file}, cert {self.tls.cert_file}, "
-                    f"key {self.tls.key_file}): {exc}"
-                ) from exc
-            if self.tls.insecure:
-                client.tls_insecure_set(True)
-        if self.will is not None:
-            topic, payload, qos, retain = self.will
-            client.will_set(topic, payload, qos=qos, retain=retain)
-        client.on_socket_open = self._on_socket_open
-        client.on_connect = self._on_connect
-        client.on_connect_fail = self._on_connect_fail
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        client.on_publish = self._on_publish
-        return client
-
-    def _connect(self, client: mqtt.Client) -> None:
-        props = None
-        clean_start: bool = self.clean
-        if self.protocol == mqtt.MQTTv5 and self.session_expiry_s:
-            props = Properties(PacketTypes.CONNECT)
-            props.SessionExpiryInterval = self.session_expiry_s
-        client.connect_async(
-            self.host, self.port, keepalive=self.keepalive_s, clean_start=clean_start, properties=props
-        )
-        client.loop_start()
-
-    @property
-    def protocol_name(self) -> str:
-        return _PROTOCOL_NAMES.get(self.protocol, str(self.protocol))
-
-    @property
-    def client(self) -> mqtt.Client | None:
-        return self._client
-
-    @property
-    def connected(self) -> bool:
-        return self._connected.is_set()
-
-    def wait_connected(self, timeout: float | None = None) -> bool:
-        return self._connected.wait(timeout)
-
-    def start(self) -> None:
-        """Connect in the background; returns at once (the broker may well be down right now)."""
-        with self._lock:
-            self._stopping = False
-            self._client = self._build()
-            self._connect(self._client)
-
-    def stop(self) -> None:
-        """Disconnect cleanly (no Last Will) and stop paho's thread."""
-        with self._lock:
-            self._stopping = True
-            client, self._client = self._client, None
-        self._connected.clear()
-        if client is not None:
-            client.disconnect()
-            client.loop_stop()
-
-    def publish(
-        self, topic: str, payload: bytes, qos: int = 0, retain: bool = False
-    ) -> mqtt.MQTTMessageInfo | None:
-        """Publish on the current client; None when stopped. Thread-safe (paho's publish is)."""
-        client = self._client
-        if client is None:
-            return None
-        return client.publish(topic, payload, qos=qos, retain=retain)
-
-    def ack(self, mid: int, qos: int, generation: int) -> None:
-        """Manual ack of a received message (collector: only after it is stored)."""
-        client = self._client
-        if client is not None and generation == self.generation and qos > 0:
-            client.ack(mid, qos)
-
-    # -- logging -----------------------------------------------------------------------------
-    def _problem(self, level: int, text: str) -> None:
-        """Log a connection problem; the same text again within 5 minutes goes to DEBUG only."""
-        self.last_error = text
-        last, when = self._last_logged
-        now = time.monotonic()
-        if text == last and now - when < 300:
-            logger.debug("%s", text)
-            return
-        self._last_logged = (text, now)
-        logger.log(level, "%s", text)
-
-    # -- paho callbacks (network thread) -----------------------------------------------------
-    def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        try:
-            if userdata != self.generation:
-                return
-            self._attempt += 1
-            self._connack_seen = False
-            timer = threading.Timer(
-                self.connack_timeout_s, self._connack_timeout, args=(userdata, self._attempt)
-            )
-            timer.name, timer.daemon = "ppt-mqtt-connack", True
-            timer.start()
-        except Exception:
-            logger.exception("error in on_socket_open")
-
-    def _connack_timeout(self, generation: int, attempt: int) -> None:
-        """No CONNACK at all: amqtt, for one, hangs on an MQTT 5 CONNECT that carries a Will."""
-        if self._stopping or generation != self.generation or attempt != self._attempt or self._connack_seen:
-            return
-        other = mqtt.MQTTv311 if self.protocol == mqtt.MQTTv5 else mqtt.MQTTv5
-        self._problem(
-            logging.WARNING,
-            f"MQTT broker {self.host}:{self.port} did not answer an MQTT {self.protocol_name} "
-            f"CONNECT within {self.connack_timeout_s:.0f}s; trying MQTT {_PROTOCOL_NAMES[other]}",
-        )
-        self._switch_protocol(generation, other)
-
-    def _on_connect(
-        self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: ReasonCode, properties: Any
-    ) -> None:
-        try:
-            if userdata != self.generation:
-                return
-            self._connack_seen = True
-            self._silent_closes = 0
-            if reason_code.is_failure:
-                self._connected.clear()
-                if reason_code.value == UNSUPPORTED_PROTOCOL and self.protocol == mqtt.MQTTv5:
-                    logger.info(
-                        "broker %s:%d refuses MQTT 5; falling back to MQTT 3.1.1", self.host, self.port
-                    )
-                    self._switch_protocol(userdata, mqtt.MQTTv311)
-                    return
-                self._problem(
-                    logging.ERROR,
-                    f"MQTT connection to {self.host}:{self.port} as {self.client_id!r} REFUSED by the broker:"
-                    f" {_reason(reason_code)}; retrying with backoff (check username, password, ACL)",
-                )
-                return
-            self.last_error = None
-            self._last_logged = ("", 0.0)
-            self._connected.set()
-            logger.info(
-                "connected to MQTT broker %s:%d as %r (MQTT %s, session present: %s)",
-                self.host,
-                self.port,
-                self.client_id,
-                self.protocol_name,
-                bool(getattr(flags, "session_present", False)),
-            )
-            if self.on_connected is not None:
-                self.on_connected(client, userdata)
-        except Exception:
-            logger.exception("error in on_connect")
-
-    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
-        try:
-            exc = sys.exc_info()[1]  # paho calls this inside its `except OSError`
-            if isinstance(exc, ssl.SSLError | ssl.CertificateError):
-                self._problem(
-                    logging.ERROR,
-                    f"TLS handshake with {self.host}:{self.port} failed: {exc}; "
-                    "retrying with backoff (check the CA, client cert and key)",
-                )
-            else:
-                self._problem(
-                    logging.WARNING,
-                    f"cannot reach MQTT broker {self.host}:{self.port}: "
-                    f"{exc or 'connection failed'}; retrying with backoff",
-                )
-        except Exception:
-            logger.exception("error in on_connect_fail")
-
-    def _on_disconnect(
-        self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: ReasonCode, properties: Any
-    ) -> None:
-        try:
-            if userdata != self.generation:
-                return
-            was = self._connected.is_set()
-            self._connected.clear()
-            connack_seen, self._connack_seen = self._connack_seen, False
-            if self._stopping:
-                return
-            if was:
-                self._problem(
-                    logging.WARNING,
-                    f"disconnected from MQTT broker {self.host}:{self.port}: "
-                    f"{_reason(reason_code)}; reconnecting",
-                )
-            elif not connack_seen:
-                # Closed without any CONNACK: some brokers (amqtt) cannot even parse an MQTT 5 CONNECT
-                # that carries a Will, and TLS client-certificate refusals look the same. Alternate the
-                # protocol after two such closes in a row; a real CONNACK settles it.
-                self._silent_closes += 1
-                self._problem(
-                    logging.WARNING,
-                    f"MQTT broker {self.host}:{self.port} closed the connection "
-                    f"before answering (MQTT {self.protocol_name})",
-                )
-                if self._silent_closes >= 2:
-                    self._silent_closes = 0
-                    other = mqtt.MQTTv311 if self.protocol == mqtt.MQTTv5 else mqtt.MQTTv5
-                    logger.info(
-                        "trying MQTT %s with %s:%d instead", _PROTOCOL_NAMES[other], self.host, self.port
-                    )
-                    self._switch_protocol(userdata, other)
-        except Exception:
-            logger.exception("error in on_disconnect")
-
-    def _switch_protocol(self, generation: int, protocol: MQTTProtocolVersion) -> None:
-        threading.Thread(
-            target=self._rebuild, args=(generation, protocol), name="ppt-mqtt-protocol", daemon=True
-        ).start()
-
-    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        try:
-            if self.on_message is not None:
-                self.on_message(message, userdata)
-        except Exception:
-            logger.exception("error in on_message (topic %s)", getattr(message, "topic", "?"))
-
-    def _on_publish(
-        self, client: mqtt.Client, userdata: Any, mid: int, reason_code: ReasonCode, properties: Any
-    ) -> None:
-        try:
-            if self.on_publish is not None:
-                self.on_publish(userdata, mid, reason_code)
-        except Exception:
-            logger.exception("error in on_publish (mid %s)", mid)
-
-    def _rebuild(self, generation: int, protocol: MQTTProtocolVersion) -> None:
-        """Replace the client by one speaking `protocol` (own thread: paho's loop cannot be stopped
-        from inside its own callback)."""
-        try:
-            with self._lock:
-                if self._stopping or generation != self.generation or self._client is None:
-                    return
-                old = self._client
-                self.protocol = protocol
-                self._client = self._build()
-                new = self._client
-            old.disconnect()
-            old.loop_stop()
-            self._connect(new)
-        except Exception:
-            logger.exception("MQTT protocol fallback failed")
 
 
 class Publisher:
@@ -549,9 +169,11 @@ class Publisher:
             reconnect_min_s=self._reconnect[0],
             reconnect_max_s=self._reconnect[1],
             connack_timeout_s=self._connack_timeout_s,
+            protocol=self.cfg.protocol,
             on_connected=self._on_connected,
             on_message=self._on_message,
             on_publish=self._on_publish,
+            log=logger,
         )
         try:
             self.conn.start()
@@ -672,6 +294,16 @@ class Publisher:
 
     # -- paho hooks (network thread: tiny) ---------------------------------------------------
     def _on_connected(self, client: mqtt.Client, generation: int) -> None:
+        conn = self.conn
+        if conn is not None and conn.protocol != mqtt.MQTTv5:
+            why = "as configured (mqtt.protocol)" if conn.setting == "3.1.1" else "because the broker refused MQTT 5"
+            logger.log(
+                logging.INFO if conn.setting == "3.1.1" else logging.WARNING,
+                "MQTT 3.1.1 %s: the broker cannot report a refused publish under 3.1.1, so a summary its ACL "
+                "refuses would be acknowledged and leave the spool undelivered; use a broker that speaks "
+                "MQTT 5 (mosquitto) to detect that",
+                why,
+            )
         client.subscribe(self.topics.cmd, qos=1)
         client.publish(self.topics.status, self._status_payload("online"), qos=1, retain=True)
         self._events.put(("connected", generation))
@@ -727,7 +359,7 @@ class Publisher:
                 logger.error(
                     "broker refused summary %s: %s; kept in the spool, retried after reconnect",
                     spool_id,
-                    _reason(reason_code),
+                    reason_text(reason_code),
                 )
                 self._refused.add(spool_id)
                 return
@@ -772,7 +404,7 @@ class Publisher:
     def _command(self, payload: bytes) -> None:
         parsed = parse_command(payload)
         if isinstance(parsed, CommandError):
-            logger.warning("refused command on %s: %s", self.topics.cmd, parsed.error)
+            logger.warning("refused command on %s: %s", self.topics.cmd, printable(parsed.error, limit=300))
             self._ack(parsed.id, False, parsed.error)
             return
         if self.on_command is None:

@@ -1,8 +1,18 @@
 """Feedback rules: thresholds from `FeedbackConfig` turn session statistics into a few findings.
 
 Each rule compares one share (a metric's share of frames, or an emotion's share of classified
-faces) with a threshold: a `max` rule fires above it, a `min` rule below it. A rule stays silent when
-its metric has too little data (`min_frames` measured frames, `min_emotion_frames` classified faces).
+faces) with a threshold: a `max` rule fires above it, a `min` rule below it.
+
+A rule speaks only about what was seen. Its metric must have been judged (measured as yes or no) on
+at least `min_frames` frames AND on at least `min_judged_share` of the frames with the presenter in
+view: "hands in pockets 80% of the time" said from the 10% of a session where the hips happened to
+be in view would be about those 10%, not about the session. And the share must be past its threshold
+with confidence: by at least `confidence_z` standard errors (Wilson score interval over the judged
+frames; neighbouring frames are correlated, so this only guards against small samples, it is no
+proof). Each finding carries its basis: `{"frames": judged frames, "share": judged / in view}`.
+Metrics that could not be judged are listed with the reason (`not_judged`): the most likely cause
+among what the metric needs (`MetricSpec.needs`: hips, posture, hands... in view), read from the
+context metrics (hips_in_view, seated, hands_in_view, torso_frontal, head_from_face).
 
 Findings are ranked by how far past the threshold the value is, measured as a log odds ratio,
 |logit(value) - logit(threshold)|: it treats "5% -> 10% back to the audience" and "60% -> 43%
@@ -19,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from edge.analysis.features import METRIC_BY_NAME, SHARE_METRICS
 from edge.config import FeedbackConfig
 
 logger = logging.getLogger(__name__)
@@ -89,10 +100,11 @@ class Finding:
     threshold: float
     message: str
     excess: float  # log odds ratio past the threshold: the ranking key
+    basis: dict[str, Any] | None = None  # {"frames": judged, "share": judged / in view}
 
     def to_dict(self) -> dict[str, Any]:
         """The schema-v1 form (without the ranking key)."""
-        return {
+        d: dict[str, Any] = {
             "code": self.code,
             "severity": self.severity,
             "metric": self.metric,
@@ -100,6 +112,9 @@ class Finding:
             "threshold": self.threshold,
             "message": self.message,
         }
+        if self.basis is not None:
+            d["basis"] = dict(self.basis)
+        return d
 
 
 def _logit(p: float) -> float:
@@ -121,51 +136,188 @@ def severity_of(excess: float) -> Severity:
     return "info"
 
 
+def wilson_bounds(share: float, n: int, z: float) -> tuple[float, float]:
+    """The Wilson score interval of a share observed on `n` frames, at `z` standard errors."""
+    if n <= 0:
+        return 0.0, 1.0
+    z2 = z * z
+    centre = (share + z2 / (2 * n)) / (1 + z2 / n)
+    half = z * math.sqrt(max(0.0, share * (1 - share) / n + z2 / (4 * n * n))) / (1 + z2 / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def _pct(x: float) -> str:
     return f"{x * 100:.0f}%"
 
 
-def _value_of(rule: Rule, metrics: Mapping[str, Any], emotion: Mapping[str, Any] | None,
-              cfg: FeedbackConfig) -> float | None:  # fmt: skip
-    """The rule's measured share, or None when there is too little data to judge."""
-    if rule.source.startswith("emotion."):
-        if not emotion or int(emotion.get("frames", 0)) < cfg.min_emotion_frames:
-            return None
-        value = (emotion.get("classes3") or {}).get(rule.source.split(".", 1)[1])
-        return None if value is None else float(value)
-    m = metrics.get(rule.source)
-    if not m or m.get("kind") != "share" or int(m.get("n", 0)) < cfg.min_frames:
+def _frames(n: int) -> str:
+    return "1 frame" if n == 1 else f"{n} frames"
+
+
+# --- what a metric needs, and why it was not judged ------------------------------------------------
+
+
+def _share_n(metrics: Mapping[str, Any], name: str) -> tuple[float, int] | None:
+    m = metrics.get(name)
+    if not m or m.get("kind") != "share":
         return None
-    return float(m["share"])
+    return float(m.get("share") or 0.0), int(m.get("n", 0))
+
+
+def _missing_share(metrics: Mapping[str, Any], need: str, present: int) -> float | None:
+    """Share of the frames in view where `need` failed, from the context metrics (None: unknown)."""
+    if need == "hips" and (sn := _share_n(metrics, "hips_in_view")):
+        return 1.0 - sn[0] * sn[1] / present
+    if need == "hands" and (sn := _share_n(metrics, "hands_in_view")):
+        return 1.0 - sn[0] * sn[1] / present
+    if need == "posture" and (sn := _share_n(metrics, "seated")):
+        return 1.0 - sn[1] / present
+    if need == "standing" and (sn := _share_n(metrics, "seated")):
+        return sn[0] * sn[1] / present
+    if need == "frontal" and (sn := _share_n(metrics, "torso_frontal")):
+        return (1.0 - sn[0]) * sn[1] / present
+    if need == "head" and (sn := _share_n(metrics, "head_from_face")):
+        return 1.0 - sn[1] / present
+    return None
+
+
+NEEDS: dict[str, str] = {
+    "hips": "hips out of view in {p} of frames",
+    "posture": "posture unknown (hips or knees not seen) in {p} of frames",
+    "standing": "a standing measure, and the presenter was seated in {p} of frames",
+    "hands": "hands out of view in {p} of frames",
+    "frontal": "torso turned away from the camera in {p} of frames",
+    "head": "head not seen in {p} of frames",
+}
+# When no need explains it: what else keeps the metric from being judged.
+FALLBACK: dict[str, str] = {
+    "gesturing": "hands not seen sharply enough to measure movement in {p} of frames",
+    "slouching": "no upright reference posture (upright, frontal, well-seen frames) in {p} of frames",
+    "swaying": "no quiet standing stretch long enough to measure sway in {p} of frames",
+}
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """Whether a metric was measured on enough of the session to speak about it."""
+
+    metric: str
+    frames: int  # frames where it was judged yes or no
+    share: float | None  # frames / frames with the presenter in view (None: unknown)
+    judged: bool
+    reason: str | None  # why not, when not judged
+
+    def basis(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"frames": self.frames}
+        if self.share is not None:
+            out["share"] = round(min(1.0, self.share), 4)
+        return out
+
+
+def judge(name: str, metrics: Mapping[str, Any], present: int | None, cfg: FeedbackConfig) -> Judgement:
+    """The judgement of one share metric of a summary's `metrics` (see the module docstring)."""
+    sn = _share_n(metrics, name)
+    n = 0 if sn is None else sn[1]
+    if present is not None and present <= 0:
+        return Judgement(name, n, None, False, "the presenter was never in view")
+    share = None if present is None else n / present
+    enough_share = share is None or share >= cfg.min_judged_share
+    if n >= cfg.min_frames and enough_share:
+        return Judgement(name, n, share, True, None)
+    if enough_share:  # a short session: what was seen is fine, there is just too little of it
+        return Judgement(name, n, share, False, f"judged on only {_frames(n)} (at least {cfg.min_frames} needed)")
+    assert present is not None and share is not None
+    missing = 1.0 - share
+    spec = METRIC_BY_NAME.get(name)
+    fails = [(need, _missing_share(metrics, need, present)) for need in (spec.needs if spec else ())]
+    known = [(need, f) for need, f in fails if f is not None]
+    top = max((f for _, f in known), default=0.0)
+    if known and top >= 0.5 * missing:
+        need, f = next((need, f) for need, f in known if f >= 0.9 * top)
+        return Judgement(name, n, share, False, NEEDS[need].format(p=_pct(f)))
+    text = FALLBACK.get(name, "judged on only {n} ({c} of the time in view)")
+    return Judgement(name, n, share, False, text.format(p=_pct(missing), n=_frames(n), c=_pct(share)))
+
+
+def judgements(metrics: Mapping[str, Any], present: int | None, cfg: FeedbackConfig | None = None
+               ) -> dict[str, Judgement]:  # fmt: skip
+    """The judgement of every behaviour share metric (context metrics are never judged)."""
+    cfg = cfg or FeedbackConfig()
+    return {m.name: judge(m.name, metrics, present, cfg) for m in SHARE_METRICS}
+
+
+def not_judged(metrics: Mapping[str, Any], emotion: Mapping[str, Any] | None, present: int | None,
+               cfg: FeedbackConfig | None = None) -> list[dict[str, str]]:  # fmt: skip
+    """The summary's `not_judged` list: `{"metric", "reason"}` for every share metric (and the
+    emotion) that could not be judged."""
+    cfg = cfg or FeedbackConfig()
+    out = [{"metric": j.metric, "reason": j.reason or ""} for j in judgements(metrics, present, cfg).values()
+           if not j.judged]  # fmt: skip
+    faces = int((emotion or {}).get("frames", 0))
+    if faces < cfg.min_emotion_frames:
+        out.append({"metric": "emotion",
+                    "reason": f"only {faces} faces classified (at least {cfg.min_emotion_frames} needed)"})
+    return out
+
+
+# --- the rules ------------------------------------------------------------------------------------
+
+
+def _value_of(rule: Rule, metrics: Mapping[str, Any], emotion: Mapping[str, Any] | None, present: int | None,
+              cfg: FeedbackConfig) -> tuple[float, int, dict[str, Any]] | None:  # fmt: skip
+    """(share, frames it rests on, basis) of the rule's metric, or None when it was not judged."""
+    if rule.source.startswith("emotion."):
+        faces = int((emotion or {}).get("frames", 0))
+        if faces < cfg.min_emotion_frames:
+            return None
+        value = ((emotion or {}).get("classes3") or {}).get(rule.source.split(".", 1)[1])
+        if value is None:
+            return None
+        basis: dict[str, Any] = {"frames": faces}
+        if present:
+            basis["share"] = round(min(1.0, faces / present), 4)
+        return float(value), faces, basis
+    j = judge(rule.source, metrics, present, cfg)
+    if not j.judged:
+        return None
+    sn = _share_n(metrics, rule.source)
+    assert sn is not None
+    return sn[0], j.frames, j.basis()
 
 
 def evaluate(
-    metrics: Mapping[str, Any], emotion: Mapping[str, Any] | None, cfg: FeedbackConfig | None = None
+    metrics: Mapping[str, Any],
+    emotion: Mapping[str, Any] | None,
+    cfg: FeedbackConfig | None = None,
+    present: int | None = None,
 ) -> list[Finding]:
     """Findings from a summary's `metrics` and `emotion` sections, most important first.
 
-    Taking the summary form (not live statistics) lets the collector re-run the rules on stored
-    summaries with other thresholds.
+    `present`: frames with the presenter in view (the summary's `frames.with_person`); without it
+    (an old summary) the minimum judged share is not checked. Taking the summary form (not live
+    statistics) lets the collector re-run the rules on stored summaries with other thresholds.
     """
     cfg = cfg or FeedbackConfig()
     if cfg.language != "en":
         logger.warning("feedback language %r not available; using English", cfg.language)
     found: list[Finding] = []
     for rule in RULES:
-        value = _value_of(rule, metrics, emotion, cfg)
-        if value is None:
+        got = _value_of(rule, metrics, emotion, present, cfg)
+        if got is None:
             continue
+        value, n, basis = got
         threshold = float(getattr(cfg, rule.threshold_key))
-        fires = value > threshold if rule.direction == "max" else value < threshold
+        lo, hi = wilson_bounds(value, n, cfg.confidence_z)
+        fires = lo > threshold if rule.direction == "max" else hi < threshold
         if not fires:
             continue
         excess = excess_past(value, threshold, rule.direction)
         message = rule.message.format(value=_pct(value), threshold=_pct(threshold))
-        found.append(Finding(rule.code, severity_of(excess), rule.source, value, threshold, message, excess))
+        found.append(Finding(rule.code, severity_of(excess), rule.source, value, threshold, message, excess, basis))
     found.sort(key=lambda f: -f.excess)  # stable: ties keep the rule order
     return found[: cfg.max_findings]
 
 
 def evaluate_stats(stats: Any, cfg: FeedbackConfig | None = None) -> list[Finding]:
     """`evaluate` on a running `SessionStats` (e.g. for the live topic or the final summary)."""
-    return evaluate(stats.metric_summaries(), stats.emotion_shares(), cfg)
+    return evaluate(stats.metric_summaries(), stats.emotion_shares(), cfg, present=stats.with_person)

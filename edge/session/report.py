@@ -1,7 +1,8 @@
 """Plain-text report of a session summary, for `ppt-edge analyze` and `ppt-collect show`.
 
 Findings first (what to work on), then the main numbers, each share with an ASCII sparkline of its
-timeline so that "when" is visible at a glance. Pure ASCII so that it survives any terminal, log or
+timeline so that "when" is visible at a glance, and a key to the characters and units at the end (a
+reader meets this report before any documentation). Pure ASCII so that it survives any terminal, log or
 e-mail. Works on any schema-v1 summary, including ones stored by an older or newer device: unknown
 metrics are listed at the end and missing sections are skipped.
 """
@@ -9,6 +10,7 @@ metrics are listed at the end and missing sections are skipped.
 from __future__ import annotations
 
 import logging
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,9 +27,10 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Gestures", ("gesturing", "hands_in_gesture_zone")),
     ("Posture", ("slouching", "arms_crossed", "hands_in_pockets", "hands_behind_back", "swaying")),
 )
+CONTEXT_ORDER = ("hips_in_view", "hands_in_view", "torso_frontal", "head_from_face")
 CONTINUOUS_ORDER = (
-    "wrist_speed", "elbow_speed", "head_yaw", "head_pitch", "torso_lean", "slouch", "sway_amplitude",
-    "sway_frequency",
+    "wrist_speed", "elbow_speed", "head_yaw", "head_pitch", "eyes_pitch", "head_pitch_kp", "torso_lean", "slouch",
+    "sway_amplitude", "sway_frequency",
 )  # fmt: skip
 SPARK_CONTINUOUS = ("wrist_speed", "sway_amplitude")
 
@@ -133,6 +136,9 @@ def render_report(summary: Mapping[str, Any]) -> str:
     if in_view is not None:
         facts.append(f"presenter in view {_pct(in_view)}")
     lines.append("  " + ", ".join(facts))
+    for w in summary.get("warnings") or []:
+        text = f"warning: {w.get('message') or w.get('code', '?')}"
+        lines.extend(textwrap.wrap(text, width=100, initial_indent="  ", subsequent_indent="    "))
 
     lines.append("")
     lines.append("Feedback")
@@ -141,6 +147,16 @@ def render_report(summary: Mapping[str, Any]) -> str:
         lines.append("  Nothing stood out: no threshold was crossed (or too little was seen to judge).")
     for f in feedback:
         lines.append(f"  [{f.get('severity', '?'):<8}] {f.get('message', '')}")
+        basis = f.get("basis")
+        if isinstance(basis, Mapping) and isinstance(basis.get("frames"), int):
+            seen = f"judged on {basis['frames']} frames"
+            if isinstance(basis.get("share"), (int, float)):
+                seen += f", {_pct(basis['share'])} of the time in view"
+            lines.append(f"  {'':<10} ({seen})")
+    not_judged: dict[str, str] = {}
+    for item in summary.get("not_judged") or []:
+        if isinstance(item, Mapping) and isinstance(item.get("metric"), str):
+            not_judged[item["metric"]] = str(item.get("reason", ""))
 
     spark_head = f"timeline ({bin_s:g} s bins)" if isinstance(bin_s, (int, float)) else ""
     shown: set[str] = set()
@@ -153,9 +169,30 @@ def render_report(summary: Mapping[str, Any]) -> str:
         for name in rows:
             m = metrics[name]
             shown.add(name)
+            if name in not_judged:
+                lines.append(f"  {_label(name):<{LABEL_WIDTH}} not judged: {not_judged[name]}")
+                continue
             share = _pct(m.get("share")) if m.get("n") else "-"
             spark = sparkline(series.get(name, []), 0.0, 1.0)
             lines.append(f"  {_label(name):<{LABEL_WIDTH}} {share:>5}  {spark}".rstrip())
+
+    seen_rows = [n for n in CONTEXT_ORDER if n in metrics]
+    posture = summary.get("posture")
+    if seen_rows or isinstance(posture, Mapping):
+        lines.append("")
+        lines.append("What the camera saw (share of the time in view)")
+        if isinstance(posture, Mapping):
+            parts = ", ".join(f"{k} {_pct(posture.get(k))}" for k in ("standing", "seated", "unknown"))
+            lines.append(f"  {'posture':<{LABEL_WIDTH}} {parts}")
+        in_view = frames.get("with_person") if isinstance(frames.get("with_person"), int) else None
+        for name in seen_rows:
+            m = metrics[name]
+            shown.add(name)
+            n = m.get("n") or 0
+            value = m.get("share") if not in_view else (m.get("share") or 0.0) * n / in_view
+            lines.append(f"  {_label(name):<{LABEL_WIDTH}} {_pct(value) if n else '-':>5}")
+    if "seated" in metrics:
+        shown.add("seated")
 
     cont = [n for n in CONTINUOUS_ORDER if n in metrics]
     if cont:
@@ -201,4 +238,22 @@ def render_report(summary: Mapping[str, Any]) -> str:
     if "present" in series:
         lines.append("")
         lines.append(_spark_row("presenter in view", series["present"]))
+    lines.append("")
+    lines.extend(legend(bin_s))
     return "\n".join(line.rstrip() for line in lines)
+
+
+def legend(bin_s: Any = None) -> list[str]:
+    """The key printed under every report: what the sparkline characters, `sw` and `-` mean."""
+    width = f"{bin_s:g} s" if isinstance(bin_s, (int, float)) else "one bin"
+    ramp = " ".join(RAMP)
+    return [
+        "Key",
+        f"  timeline  one character per {width} from the start, low to high: {ramp}; blank = no data;",
+        "            shares on a fixed 0-100% scale, speeds and sway from their own lowest to highest value",
+        "  share     % of the time the presenter was in view; p10/p50/p90: 10th, 50th (median), 90th percentile",
+        "  sw        shoulder widths: distances relative to the presenter's own shoulders, whatever the",
+        "            distance to the camera (sw/s: per second)",
+        "  -         in a share or number column: not measured (the body parts it needs were not in view)",
+        "  deg       head and torso angles, + = toward the presenter's own left",
+    ]

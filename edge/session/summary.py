@@ -14,7 +14,7 @@ from typing import Any
 
 from edge.config import FeedbackConfig
 from edge.schema import SCHEMA_VERSION
-from edge.session.feedback import Finding, evaluate
+from edge.session.feedback import Finding, evaluate, not_judged
 from edge.session.stats import SessionStats
 from edge.session.tracker import Session
 
@@ -94,6 +94,22 @@ def _models(models: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, str]
     return out
 
 
+def posture_shares(metrics: Mapping[str, Any], present: int) -> dict[str, float]:
+    """Shares of the frames with the presenter in view read as standing, seated, or unknown posture
+    (from the `seated` context metric: its share among frames of known posture, and their count)."""
+    m = metrics.get("seated") or {}
+    n = int(m.get("n", 0))
+    if present <= 0:
+        return {"standing": 0.0, "seated": 0.0, "unknown": 1.0}
+    seated = float(m.get("share") or 0.0) * n / present
+    known = min(1.0, n / present)
+    return {
+        "standing": _r(max(0.0, known - seated)) or 0.0,
+        "seated": _r(seated) or 0.0,
+        "unknown": _r(1.0 - known) or 0.0,
+    }
+
+
 def build_summary(
     stats: SessionStats,
     *,
@@ -108,8 +124,12 @@ def build_summary(
     feedback: list[Finding] | None = None,
     feedback_cfg: FeedbackConfig | None = None,
     frames_dropped: int | None = None,
+    warnings: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """The schema-v1 summary of one session.
+
+    `warnings`: what the reader must know about the input, as `{"code", "message"}` (e.g.
+    `recording_cut_short`); left out of the summary when there is none.
 
     `feedback` defaults to running the rules (`edge.session.feedback.evaluate`) with `feedback_cfg`.
     Raises ValueError on metadata the schema would refuse (bad status, model hash...), so that a
@@ -127,8 +147,10 @@ def build_summary(
         "classes7": {k: _r(v) for k, v in emo["classes7"].items()},
         "classes3": {k: _r(v) for k, v in emo["classes3"].items()},
     }
+    raw_metrics = stats.metric_summaries()
+    present = stats.with_person
     if feedback is None:
-        feedback = evaluate(stats.metric_summaries(), emo, feedback_cfg)
+        feedback = evaluate(raw_metrics, emo, feedback_cfg, present=present)
     frames: dict[str, int] = stats.frames()
     if frames_dropped is not None:
         frames["dropped"] = int(frames_dropped)
@@ -154,9 +176,13 @@ def build_summary(
         "emotion": emotion,
         "timeline": {"bin_s": tl["bin_s"], "series": series},
         "feedback": [f.to_dict() for f in feedback],
+        "posture": posture_shares(raw_metrics, present),
+        "not_judged": not_judged(raw_metrics, emo, present, feedback_cfg),
     }
     if ended_by is not None:
         summary["ended_by"] = ended_by
+    if warnings:
+        summary["warnings"] = [{"code": str(w["code"]), "message": str(w["message"])} for w in warnings]
     return summary
 
 

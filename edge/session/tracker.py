@@ -235,7 +235,8 @@ class SessionTracker:
             session.label = self.next_label
             self.next_label = None
         self.sessions_started += 1
-        logger.info("session started at %.1f s%s", session.start_t, " (command)" if session.commanded else "")
+        # t is the caller's clock (monotonic or video time): the caller logs the wall-clock time
+        logger.debug("session started at t=%.1f s%s", session.start_t, " (command)" if session.commanded else "")
         return SessionEvent("started", session.start_t, session)
 
     def _end(self, reason: str, end_t: float) -> list[SessionEvent]:
@@ -249,11 +250,11 @@ class SessionTracker:
         self.session = None
         self._last_seen = None
         if session.duration < self.cfg.min_duration_s:
-            logger.info(
+            logger.debug(
                 "session dropped (%s): %.1f s < %.1f s", reason, session.duration, self.cfg.min_duration_s
             )
             return [SessionEvent("dropped", session.end_t, session, reason)]
-        logger.info("session ended (%s) after %.1f s", reason, session.duration)
+        logger.debug("session ended (%s) after %.1f s", reason, session.duration)
         return [SessionEvent("ended", session.end_t, session, reason)]
 
     # --- checkpoint -------------------------------------------------------------------------------

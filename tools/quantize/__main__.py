@@ -17,8 +17,25 @@ from tools.quantize.sources import SourceError  # noqa: E402
 logger = logging.getLogger("tools.quantize")
 
 
+_ARGV: list[str] | None = None  # the arguments `main` was called with (sys.argv[1:] from the shell)
+
+
 def _command_line() -> str:
-    return "python -m tools.quantize " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    """The command as recorded in the manifest: paths under the shared folder written as ../shared/...
+    (the repository's layout), whatever absolute path this machine gave them."""
+    shared = Path(os.environ.get("PPT_EDGE_SHARED") or Path(__file__).resolve().parents[3] / "shared").resolve()
+    argv = _ARGV if _ARGV is not None else sys.argv[1:]
+    return "python -m tools.quantize " + " ".join(shlex.quote(_portable(a, shared)) for a in argv)
+
+
+def _portable(arg: str, shared: Path) -> str:
+    prefix, eq, path = arg.rpartition("=") if "=" in arg and not arg.startswith("-") else ("", "", arg)
+    if path.startswith(("/", "~")):
+        try:
+            path = str(Path("../shared") / Path(path).expanduser().resolve().relative_to(shared))
+        except ValueError:
+            pass
+    return f"{prefix}{eq}{path}"
 
 
 def cmd_emotion(args: argparse.Namespace) -> int:
@@ -234,36 +251,99 @@ def _pose_model(models_dir: Path) -> Path:
 
 
 def cmd_face(args: argparse.Namespace) -> int:
+    import platform
+
+    from edge.analysis.facemesh import FaceMesh
     from tools.quantize import face as fq
-    from tools.quantize.latency import median_invoke_ms
-    from tools.quantize.manifest import record_model, update_entry
+    from tools.quantize.face_data import disjoint, face_crops, fer_crops
+    from tools.quantize.face_eval import BOUNDS
+    from tools.quantize.fer import load_fer
+    from tools.quantize.manifest import record_model, remove_entries, update_entry
     from tools.quantize.sources import check_source
 
-    sources = {"landmark": (str(args.landmark), check_source(args.landmark)),
-               "iris": (str(args.iris), check_source(args.iris))}
-    crops = fq.face_crops([*(args.images or []), *(args.video or [])], _pose_model(args.out_dir),
-                          video_every=args.video_every, reference=args.landmark)
-    print(f"{len(crops)} real face crops")
-    res = fq.build(args.landmark, args.iris, args.out_dir, crops, args.int8_landmark, args.int8_iris)
-    lat = median_invoke_ms({"landmark": res.landmark, "iris": res.iris}, threads=2, rounds=args.rounds)
-    lat1 = median_invoke_ms({"landmark": res.landmark, "iris": res.iris}, threads=1, rounds=args.rounds)
+    calib_paths = [*(args.calib_images or []), *(args.calib_video or [])]
+    eval_paths = [*(args.images or []), *(args.video or [])]
+    disjoint(calib_paths, eval_paths)
+    sources = {"face_landmark": ("landmark", str(args.landmark), check_source(args.landmark)),
+               "iris": ("iris", str(args.iris), check_source(args.iris))}
+    pose = _pose_model(args.out_dir)
+    calib = face_crops(calib_paths, pose, video_every=args.calib_every, reference=args.landmark) if calib_paths else []
+    fer = []
+    if args.calib_fer:
+        check_source(args.calib_fer)
+        x, _, _ = load_fer(args.calib_fer, limit=max(1, round(args.fer_limit * 1.25)))  # spread over the classes
+        fer = fer_crops(x, FaceMesh(args.landmark, None, threads=2), args.fer_limit)
+    evaluation = face_crops(eval_paths, pose, video_every=args.video_every, reference=args.landmark)
+    print(f"calibration: {len(calib)} face crops from photos/videos (both models) and {len(fer)} FER2013 faces "
+          f"(landmark model only); evaluation: {len(evaluation)} face crops (+ one region beside each)")
+    work = args.work or Path("build") / "quantize" / "face"
+    results = fq.build(args.landmark, args.iris, args.out_dir, work, calib, evaluation, fer,
+                       float_layers=args.float_layers, rounds=args.rounds)
     if args.manifest:
-        for role, path, src, precision in (("face_landmark", res.landmark, "landmark", "float16 weights"),
-                                           ("iris", res.iris, "iris", "float32 weights")):
-            name = "landmark" if role == "face_landmark" else "iris"
-            record_model(args.manifest, path, role=role, command=_command_line(),
-                         sources={src: sources[src]},
-                         extra={"precision": precision if "int8" not in path.name else "int8",
-                                "quantization": {"choice": res.choice[role], "measured": res.measured,
-                                                 "tolerance": {"mean_px": fq.MAX_MEAN_PX,
-                                                               "angle_deg": fq.MAX_ANGLE_DEG},
-                                                 "crops": len(crops)}})
-            update_entry(args.manifest, path.name, latency_ms={
-                "threads1": round(lat1[name], 3), "threads2": round(lat[name], 3), "references": [],
-                "rounds": args.rounds, "machine": f"{os.uname().machine} {os.cpu_count()} cores",
-                "command": _command_line()})
-    for p in (res.landmark, res.iris):
-        print(f"wrote {p} ({p.stat().st_size} bytes)")
+        command = _command_line()
+        machine = f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores".strip()
+        for res in results:
+            key, path, digest = sources[res.role]
+            removed = remove_entries(args.manifest, role=res.role, keep=res.path.name)
+            for name in removed:  # the file and card of a model this role no longer uses
+                for stale in (args.out_dir / name, args.out_dir / (Path(name).stem + ".md")):
+                    if stale.is_file():
+                        stale.unlink()
+            cands = {name: {**m, "threads1": round(res.latency[name][1], 3), "threads2": round(res.latency[name][2], 3)}
+                     for name, m in res.measured.items()}
+            int8 = res.int8
+            record_model(args.manifest, res.path, role=res.role, command=command, sources={key: (path, digest)},
+                         extra={"precision": res.precision, "quantization": {
+                             "adopted": res.adopted, "choice": res.choice, "bounds": BOUNDS,
+                             "speed_margin": fq.SPEED_MARGIN, "rebuild_max_abs_diff": res.rebuild_diff,
+                             "source_ops": res.op_counts,
+                             "float_moved_1px": res.jitter,
+                             "calibration": {"inputs": res.calibration_crops,
+                                             "fer_faces": len(fer) if res.role == "face_landmark" else 0,
+                                             "sources": [p.name for p in calib_paths]
+                                             + ([args.calib_fer.name] if args.calib_fer and
+                                                res.role == "face_landmark" else []),
+                                             "int8_float_heads": int8.heads if int8 else [],
+                                             "int8_float_layers": int8.float_layers if int8 else []},
+                             "evaluation": {"crops": len(evaluation), "sources": [p.name for p in eval_paths]},
+                             "candidates": cands,
+                             "source": {"file": Path(path).name, "size_bytes": Path(path).stat().st_size,
+                                        "threads1": round(res.latency["source"][1], 3),
+                                        "threads2": round(res.latency["source"][2], 3)}}})
+            refs = [{"name": n, "threads1": round(t[1], 3), "threads2": round(t[2], 3)}
+                    for n, t in res.latency.items() if n != res.adopted]
+            update_entry(args.manifest, res.path.name, latency_ms={
+                "threads1": round(res.latency[res.adopted][1], 3), "threads2": round(res.latency[res.adopted][2], 3),
+                "references": refs, "rounds": args.rounds, "machine": machine, "command": command})
+    for res in results:
+        print(f"wrote {res.path} ({res.path.stat().st_size} bytes): {res.choice}")
+    return 0
+
+
+def cmd_face_cost(args: argparse.Namespace) -> int:
+    """Cost of one face check per step against the bare pose invoke (the table of docs/face.md)."""
+    from edge.analysis.emotion import EmotionClassifier
+    from edge.analysis.facemesh import FaceMesh
+    from edge.analysis.models import load_models
+    from edge.analysis.pose import PoseEstimator
+    from edge.config import ModelsConfig
+    from tools.quantize import face_cost as fc
+    from tools.quantize.calibration import collect_frames
+
+    ms = load_models(ModelsConfig(dir=args.models_dir, threads=args.threads))  # hashes checked
+    assert ms.face_landmark is not None and ms.iris is not None
+    pose = PoseEstimator(ms.pose.path, threads=args.threads)
+    shipped = FaceMesh(ms.face_landmark.path, ms.iris.path, threads=args.threads)
+    landmark = {ms.face_landmark.name: shipped}
+    landmark |= {n: FaceMesh(p, None, args.threads) for n, p in fc.named_models(args.landmark).items()}
+    iris = {ms.iris.name: shipped}
+    iris |= {n: FaceMesh(ms.face_landmark.path, p, args.threads) for n, p in fc.named_models(args.iris).items()}
+    emotion = EmotionClassifier(ms.emotion.path, threads=args.threads) if ms.emotion is not None else None
+    frames = [f for _, f in collect_frames(args.video, video_every=args.video_every)]
+    faces = fc.faces_of(frames, pose, shipped)
+    costs = fc.check_costs(faces, pose, landmark, iris, emotion, args.rounds)
+    print(f"{len(faces)} faces, {args.rounds} interleaved rounds, {args.threads} thread(s), medians:")
+    print(fc.table(costs))
     return 0
 
 
@@ -283,9 +363,10 @@ def cmd_fer_template(args: argparse.Namespace) -> int:
 def cmd_face_size(args: argparse.Namespace) -> int:
     from edge.analysis.facemesh import FaceMesh
     from tools.quantize import face as fq
+    from tools.quantize.face_data import face_crops
 
-    crops = fq.face_crops([*(args.images or []), *(args.video or [])], _pose_model(args.models_dir),
-                          video_every=args.video_every, min_px=args.min_px, reference=args.landmark)
+    crops = face_crops([*(args.images or []), *(args.video or [])], _pose_model(args.models_dir),
+                       video_every=args.video_every, min_px=args.min_px, reference=args.landmark)
     from collections import Counter
 
     origin = Counter(c.name.split(":")[0].split("#")[0] for c in crops)
@@ -422,20 +503,37 @@ def build_parser() -> argparse.ArgumentParser:
     ee.add_argument("--stage", help="... as this stage (e.g. baseline)")
     ee.set_defaults(func=cmd_evaluate_emotion)
 
-    fa = sub.add_parser("face", help="MediaPipe face landmark + iris models: check, measure against the source, "
-                                     "record (keeps float where int8 costs too much)")
+    fa = sub.add_parser("face", help="MediaPipe face landmark + iris models: rebuild, quantize (int8, dynamic-range "
+                                     "int8, float16), measure against the source on held-out real crops, adopt "
+                                     "what keeps the bounds (else float16), record")
     fa.add_argument("--landmark", type=Path, required=True, help="face_landmark.tflite (shared/models/face)")
     fa.add_argument("--iris", type=Path, required=True, help="iris_landmark.tflite (shared/models/face)")
-    fa.add_argument("--images", type=Path, action="append", help="folder of real photos with faces")
-    fa.add_argument("--video", type=Path, action="append", help="real video with faces")
-    fa.add_argument("--video-every", type=int, default=5)
-    fa.add_argument("--int8-landmark", type=Path, help="an int8 rebuild of the landmark model to measure and "
-                                                        "keep if it agrees with the source")
-    fa.add_argument("--int8-iris", type=Path, help="the same for the iris model")
-    fa.add_argument("--rounds", type=int, default=100)
+    fa.add_argument("--calib-images", type=Path, action="append", help="calibration: folder of real photos with faces")
+    fa.add_argument("--calib-video", type=Path, action="append", help="calibration: real video with faces")
+    fa.add_argument("--calib-every", type=int, default=1, help="calibration: use every Nth video frame")
+    fa.add_argument("--calib-fer", type=Path, help="calibration: also FER2013 faces from this .npz (up-scaled)")
+    fa.add_argument("--fer-limit", type=int, default=300, help="calibration: this many FER faces at most")
+    fa.add_argument("--images", type=Path, action="append", help="evaluation: folder of real photos with faces")
+    fa.add_argument("--video", type=Path, action="append", help="evaluation: real video with faces")
+    fa.add_argument("--video-every", type=int, default=2, help="evaluation: use every Nth video frame")
+    fa.add_argument("--float-layers", type=int, default=2,
+                    help="int8 candidate: keep this many most quantization-sensitive layers in float (besides the "
+                         "output heads)")
+    fa.add_argument("--rounds", type=int, default=200, help="invoke-time rounds per thread count")
+    fa.add_argument("--work", type=Path, help="folder for all candidates (default: build/quantize/face)")
     fa.add_argument("--out-dir", type=Path, required=True)
     fa.add_argument("--manifest", type=Path)
     fa.set_defaults(func=cmd_face)
+
+    fc = sub.add_parser("face-cost", help="ms of each step of a face check against the bare pose invoke")
+    fc.add_argument("--video", type=Path, action="append", required=True, help="real video (or photo) with a face")
+    fc.add_argument("--video-every", type=int, default=5)
+    fc.add_argument("--models-dir", type=Path, default=Path("models/quantized"))
+    fc.add_argument("--landmark", action="append", metavar="NAME=PATH", help="another landmark model to time too")
+    fc.add_argument("--iris", action="append", metavar="NAME=PATH", help="another iris model to time too")
+    fc.add_argument("--threads", type=int, default=2)
+    fc.add_argument("--rounds", type=int, default=300)
+    fc.set_defaults(func=cmd_face_cost)
 
     ft = sub.add_parser("fer-template", help="mean eye and mouth centres of FER2013 faces (the emotion crop)")
     ft.add_argument("--landmark", type=Path, default=Path("../shared/models/face/face_landmark.tflite"))
@@ -461,6 +559,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global _ARGV
+    _ARGV = list(argv) if argv is not None else sys.argv[1:]
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

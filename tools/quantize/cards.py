@@ -61,19 +61,15 @@ def render_card(entry: dict[str, Any]) -> str:
                   f"- built in: mirror-image average; front end blur sigma {fe.get('blur_sigma')} px and "
                   f"{fe.get('net_size')}×{fe.get('net_size')} network input (see Training)"]
     if role in ("face_landmark", "iris"):
-        lines += ["- pixels: RGB in [0, 1] of a square region upright to the eye line (face: 1.55 face-box sides "
+        lines += ["- pixels: RGB in [0, 1] (a quantized input: the pixels through its own scale and zero point) of a "
+                  "square region upright to the eye line (face: 1.55 face-box sides "
                   "around the keypoint face box; iris: 2.3 eye-corner distances around each eye, the image-right "
                   "eye mirrored); see docs/face.md",
                   f"- precision: {entry.get('precision')}"]
     lines += ["", "## Measured", ""]
     qz = entry.get("quantization")
     if qz:
-        lines += [f"Quantization: {qz.get('choice')}. Agreement with the source model on {qz.get('crops')} real face "
-                  "crops (landmark distance in pixels of the model input; head-angle difference it causes; "
-                  f"tolerance for a candidate: {qz.get('tolerance')}):", ""]
-        for name, m in sorted(qz.get("measured", {}).items()):
-            lines.append(f"- {name}: {m}")
-        lines += ["", "```", entry.get("command", ""), "```", ""]
+        lines += _face_quantization(role, qz, entry.get("command", ""))
     ag = entry.get("agreement")
     if ag:
         lines += [f"Keypoint agreement with the float model on {ag['images']} real photos and video frames "
@@ -126,6 +122,65 @@ def render_card(entry: dict[str, Any]) -> str:
                   f"- training-split sharpness {tr.get('front_end', {}).get('train_sharpness')} vs validation "
                   f"{tr.get('front_end', {}).get('val_sharpness')} (median Laplacian variance)", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+_LANDMARK_COLS = (("mean_px", "landmarks mean px"), ("p90_px", "landmarks p90 px"),
+                  ("angle_mean_deg", "head angle mean °"), ("angle_p90_deg", "head angle p90 °"),
+                  ("gaze_mean_deg", "gaze mean °"), ("gaze_p90_deg", "gaze p90 °"),
+                  ("score_agreement", "face/no-face agreement"))
+_IRIS_COLS = (("iris_mean_px", "iris centre mean px"), ("iris_p90_px", "iris centre p90 px"),
+              ("corner_mean_px", "eye corners mean px"), ("corner_p90_px", "eye corners p90 px"),
+              ("gaze_mean_deg", "gaze mean °"), ("gaze_p90_deg", "gaze p90 °"))
+
+
+def _face_quantization(role: str, qz: dict[str, Any], command: str) -> list[str]:
+    """The candidates table of a face model (tools.quantize.face) and why the adopted one was chosen."""
+    cal, ev = qz.get("calibration", {}), qz.get("evaluation", {})
+    cols = _LANDMARK_COLS if role == "face_landmark" else _IRIS_COLS
+    unit = "192" if role == "face_landmark" else "64"
+    what = "face crops" if role == "face_landmark" else "eye regions"
+    lines = [f"Quantization: {qz.get('choice')}.", "",
+             f"The source flatbuffer rebuilt in TensorFlow reproduces it to {qz.get('rebuild_max_abs_diff'):.1e} "
+             "(largest output difference on the evaluation crops). Calibration: "
+             f"{cal.get('inputs')} {what}"
+             + (f" ({cal['fer_faces']} of them FER2013 faces)" if cal.get("fer_faces") else "") + " from "
+             f"{', '.join(cal.get('sources', []))}; the int8 candidate keeps its output heads and "
+             f"{len(cal.get('int8_float_layers', []))} debugger-ranked layers in float. Evaluation, against the "
+             f"source, on {ev.get('crops')} held-out real face crops from {', '.join(ev.get('sources', []))} "
+             f"(pixels of the {unit} input; angles in degrees; bounds {qz.get('bounds')}). For scale, the last row "
+             "is the source against itself with its region moved by one input pixel:", "",
+             "| candidate | size | XNNPACK pieces | invoke 1 / 2 threads | " + " | ".join(h for _, h in cols)
+             + " | adopted |",
+             "| --- | --- | --- | --- | " + " | ".join("---" for _ in cols) + " | --- |"]
+    for name, m in qz.get("candidates", {}).items():
+        vals = " | ".join(_num(k, m.get(k)) for k, _ in cols)
+        lat = f"{m.get('threads1', 0):.2f} / {m.get('threads2', 0):.2f} ms"
+        lines.append(f"| {name} | {m.get('size_bytes', 0):,} B | {m.get('xnnpack_partitions', '?')} | {lat} | {vals} | "
+                     f"{_verdict(name, m, qz)} |")
+    jit = qz.get("float_moved_1px")
+    if jit:
+        vals = " | ".join(_num(k, jit.get(k)) for k, _ in cols)
+        lines.append(f"| source, region moved 1 px | | | | {vals} | (scale) |")
+    src = qz.get("source")
+    if src:
+        lat = f"{src.get('threads1', 0):.2f} / {src.get('threads2', 0):.2f} ms"
+        lines.append(f"| source `{src.get('file')}` | {src.get('size_bytes', 0):,} B | | {lat} | "
+                     + " | ".join("" for _ in cols) + " | (reference) |")
+    return lines + ["", "```", command, "```", ""]
+
+
+def _num(key: str, v: Any) -> str:
+    return f"{v:.{2 if key.endswith('_deg') else 3}f}" if isinstance(v, float) else str(v)
+
+
+def _verdict(name: str, m: dict[str, Any], qz: dict[str, Any]) -> str:
+    if name == qz.get("adopted"):
+        return "**yes**"
+    if m.get("broken"):
+        return "no: " + "; ".join(m["broken"])
+    if name == "float16":
+        return "no: a quantized candidate keeps the bounds"
+    return "no: slower than float16"
 
 
 def write_cards(manifest_path: Path) -> list[Path]:

@@ -1,15 +1,13 @@
-"""MediaPipe's face landmark and iris models for the device: checked, measured, recorded.
+"""MediaPipe's face landmark and iris models for the device: rebuilt, quantized, measured, adopted.
 
-The sources are TFLite flatbuffers (the landmark model's weights already float16, the iris model's
-float32), not TensorFlow graphs, so post-training quantization would first need the graph rebuilt
-from the flatbuffer (the `tflite` package parses it; an ONNX route via tflite2onnx/onnx2tf is the
-other way). `build` takes each source (sha256 checked), keeps it as it is unless a candidate (e.g. an
-int8 rebuild passed with --int8-landmark/--int8-iris) stays within `MAX_MEAN_PX` / `MAX_ANGLE_DEG` of
-it on real face crops, and measures what it ships against the source either way.
+`build` checks each source's sha256, rebuilds the flatbuffer as a TensorFlow function (checked against
+the source on real crops), converts it three ways (`face_models.CANDIDATES`: full int8 calibrated on
+real face crops, dynamic-range int8, float16), measures every candidate against the source on held-out
+real crops (`face_eval`) and times it (median invoke, interleaved, 1 and 2 threads), and ships the first
+of int8, dynamic-range int8 that keeps every bound of `face_eval.BOUNDS` and is not slower than float16
+(`SPEED_MARGIN`) on this machine; otherwise float16.
 
 Also here, measured with the runtime's own code:
-- `face_crops`: real face regions (pose keypoints -> face box -> landmark region) from photos and videos;
-- `agreement`: landmark distance (pixels of the 192 input) and the head-angle difference it causes;
 - `fer_template`: where FER2013 faces have their eye and mouth centres (the emotion crop's template);
 - `size_sweep`: head-angle error against the full-size reading as the face shrinks (the minimum face size).
 """
@@ -17,81 +15,52 @@ Also here, measured with the runtime's own code:
 from __future__ import annotations
 
 import logging
-import math
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
-from edge.analysis.face import FaceBox, SquareRoi, face_box, face_centres, landmark_roi
+from edge.analysis.face import SquareRoi, face_centres
 from edge.analysis.facemesh import MIN_FACE_SCORE, FaceMesh
 from edge.analysis.headpose import PNP_IDS, solve_head_pose
-from edge.analysis.pose import PoseEstimator
-from tools.quantize.calibration import collect_frames
+from tools.quantize import face_models as fm
+from tools.quantize.face_data import LANDMARK_SIZE, FaceCrop, eye_inputs, landmark_inputs, read_fer_face
+from tools.quantize.face_eval import IrisAgreement, LandmarkAgreement, iris_agreement, landmark_agreement, moved
+from tools.quantize.latency import median_invoke_ms
 from tools.quantize.sources import SourceError, check_source
 
 logger = logging.getLogger(__name__)
 
-MAX_MEAN_PX = 1.0  # a candidate may move landmarks by this much on average (pixels of the 192 input) ...
-MAX_ANGLE_DEG = 1.0  # ... and head angles by this much on average, or the source is kept
+SPEED_MARGIN = 1.05  # a quantized candidate may take at most this much of float16's invoke time
 SIZES_PX = (160, 120, 96, 80, 64, 48, 40, 32, 24)
 MIN_SIZE_SWEEP_PX = 150  # faces at least this large (face box side) are the full-size references
+ROLES = {"face_landmark": "face_landmark", "iris": "iris_landmark"}  # role -> file stem
 
 
 @dataclass
-class FaceCrop:
-    """One real face: the frame, the region the runtime would read, where it came from."""
+class RoleResult:
+    """What `build` decided for one model: the adopted candidate, the file written, and every figure."""
 
-    name: str
-    frame: np.ndarray
-    box: FaceBox
-    roi: SquareRoi
+    role: str
+    source: Path
+    adopted: str
+    path: Path
+    choice: str
+    rebuild_diff: float
+    op_counts: dict[str, int]
+    measured: dict[str, dict[str, Any]] = field(default_factory=dict)  # candidate -> figures, size, bounds
+    latency: dict[str, dict[int, float]] = field(default_factory=dict)  # source and candidates -> threads -> ms
+    int8: fm.Int8Model | None = None
+    calibration_crops: int = 0
+    jitter: dict[str, Any] = field(default_factory=dict)  # the source against itself, region moved 1 input px
 
-
-def face_crops(paths: Iterable[Path], pose_model: Path, video_every: int = 5, min_px: float = 40.0,
-               reference: Path | None = None) -> list[FaceCrop]:
-    """Faces the runtime would read in these images/videos: the pose's face box at least `min_px`
-    on a side, and (with `reference`) only crops where that landmark model finds a face."""
-    pose = PoseEstimator(pose_model, threads=2)
-    mesh = FaceMesh(reference, None, threads=2) if reference is not None else None
-    out = []
-    for name, frame in collect_frames(list(paths), video_every=video_every):
-        box = face_box(pose.estimate(frame), 0.3)
-        if box is None or box.size < min_px:
-            continue
-        roi = landmark_roi(box)
-        if mesh is not None and mesh.landmarks(frame, roi).score < MIN_FACE_SCORE:
-            continue
-        out.append(FaceCrop(name, frame, box, roi))
-    return out
-
-
-@dataclass
-class Agreement:
-    """Landmark distance of a model to the reference (pixels of the 192 input, over all points of all
-    crops) and mean absolute head-angle difference (yaw, pitch, roll) it causes."""
-
-    n_crops: int
-    mean_px: float
-    p90_px: float
-    angle_deg: tuple[float, float, float]
-    gaze_deg: float | None = None  # mean absolute difference of the iris centres, as gaze angles
-
-    def line(self, name: str) -> str:
-        g = f" gaze={self.gaze_deg:.2f}deg" if self.gaze_deg is not None else ""
-        return (f"{name}: crops={self.n_crops} mean={self.mean_px:.3f}px p90={self.p90_px:.3f}px (192 input) "
-                f"yaw/pitch/roll diff={self.angle_deg[0]:.2f}/{self.angle_deg[1]:.2f}/{self.angle_deg[2]:.2f}deg{g}")
-
-    def as_dict(self) -> dict[str, object]:
-        d: dict[str, object] = {"crops": self.n_crops, "mean_px": round(self.mean_px, 4),
-                                "p90_px": round(self.p90_px, 4),
-                                "yaw_pitch_roll_deg": [round(a, 3) for a in self.angle_deg]}
-        if self.gaze_deg is not None:
-            d["iris_deg"] = round(self.gaze_deg, 3)
-        return d
+    @property
+    def precision(self) -> str:
+        return fm.PRECISION[self.adopted]
 
 
 def _angles(points: np.ndarray, frame: np.ndarray) -> np.ndarray:
@@ -100,105 +69,114 @@ def _angles(points: np.ndarray, frame: np.ndarray) -> np.ndarray:
     return np.array([a.yaw_deg, a.pitch_deg, a.roll_deg]) if a is not None else np.full(3, np.nan)
 
 
-def agreement(reference: FaceMesh, candidate: FaceMesh, crops: list[FaceCrop]) -> Agreement:
-    """How far `candidate` reads the crops from `reference` (both FaceMesh, with or without iris)."""
-    dists, angles, iris = [], [], []
-    for c in crops:
-        a, b = reference.landmarks(c.frame, c.roi), candidate.landmarks(c.frame, c.roi)
-        k = reference.input_size / c.roi.side  # frame pixels -> pixels of the model input
-        dists.append(np.hypot(*(a.points[:, :2] - b.points[:, :2]).T) * k)
-        angles.append(np.abs(_angles(a.points, c.frame) - _angles(b.points, c.frame)))
-        ea, eb = reference.eyes(c.frame, a), candidate.eyes(c.frame, a)  # same eye regions for both
-        if ea is not None and eb is not None:
-            for x, y in zip(ea, eb, strict=True):
-                width = float(np.hypot(*(x.corners[1] - x.corners[0])))
-                iris.append(math.degrees(math.asin(min(1.0, float(np.hypot(*(x.iris - y.iris))) / max(width, 1e-6)
-                                                       * 2.5))))
-    d = np.concatenate(dists) if dists else np.zeros(1)
-    ang = np.nanmean(np.stack(angles), axis=0) if angles else np.zeros(3)
-    return Agreement(len(crops), float(d.mean()), float(np.percentile(d, 90)),
-                     (float(ang[0]), float(ang[1]), float(ang[2])), float(np.mean(iris)) if iris else None)
+def build(landmark_src: Path, iris_src: Path, out_dir: Path, work: Path, calibration: list[FaceCrop],
+          evaluation: list[FaceCrop], fer: list[FaceCrop] | None = None, float_layers: int = 2,
+          rounds: int = 100) -> list[RoleResult]:
+    """Write the device's face models into `out_dir` (see the module docstring); candidates go to `work`.
 
-
-@dataclass
-class BuildResult:
-    landmark: Path
-    iris: Path
-    measured: dict[str, dict[str, object]] = field(default_factory=dict)
-    choice: dict[str, str] = field(default_factory=dict)
-
-
-def build(landmark_src: Path, iris_src: Path, out_dir: Path, crops: list[FaceCrop],
-          int8_landmark: Path | None = None, int8_iris: Path | None = None) -> BuildResult:
-    """Write the device's face models into `out_dir` (see the module docstring) and measure them."""
+    `calibration` (photo/video crops) calibrates both models, `fer` (FER2013 crops) the landmark model
+    only: the eye regions of a 48-pixel grey face are a few blurred pixels, and calibrating the iris model
+    on them was measured to triple its int8 error on real eyes."""
     check_source(landmark_src)
     check_source(iris_src)
-    if not crops:
-        raise SourceError("no face crops to measure on: give --images/--video with faces of at least 40 px")
+    fer = fer or []
+    if not calibration or not evaluation:
+        raise SourceError(f"face crops: {len(calibration)} for calibration (photos/videos), {len(evaluation)} for "
+                          "evaluation; both sets need real faces of at least 40 px (--calib-images/--calib-video "
+                          "and --images/--video)")
     out_dir.mkdir(parents=True, exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
     ref = FaceMesh(landmark_src, iris_src, threads=2)
-    result = BuildResult(out_dir / "face_landmark_f16.tflite", out_dir / "iris_landmark_f32.tflite")
-    # The sources as they are: float16 weights (landmarks), float32 (iris).
-    chosen_landmark, chosen_iris = landmark_src, iris_src
-    for role, cand in (("face_landmark", int8_landmark), ("iris", int8_iris)):
-        if cand is None:
-            result.choice[role] = "source kept: no int8 candidate given"
-            continue
-        probe = FaceMesh(cand if role == "face_landmark" else landmark_src, cand if role == "iris" else iris_src, 2)
-        a = agreement(ref, probe, crops)
-        result.measured[f"{role}_int8_candidate"] = a.as_dict()
-        print(a.line(f"int8 candidate {role} ({cand.name})"))
-        ok = a.mean_px <= MAX_MEAN_PX and max(a.angle_deg) <= MAX_ANGLE_DEG
-        if role == "iris":
-            ok = a.gaze_deg is not None and a.gaze_deg <= MAX_ANGLE_DEG
-        result.choice[role] = ("int8 candidate kept: within tolerance" if ok else
-                               "source kept: the int8 candidate moved landmarks past the tolerance")
-        if ok and role == "face_landmark":
-            chosen_landmark, result.landmark = cand, out_dir / "face_landmark_int8.tflite"
-        elif ok:
-            chosen_iris, result.iris = cand, out_dir / "iris_landmark_int8.tflite"
-    shutil.copyfile(chosen_landmark, result.landmark)
-    shutil.copyfile(chosen_iris, result.iris)
-    shipped = FaceMesh(result.landmark, result.iris, threads=2)
-    a = agreement(ref, shipped, crops)
-    print(a.line("shipped"))
-    result.measured["shipped"] = a.as_dict()
-    return result
+    inputs = {"face_landmark": (landmark_inputs(calibration + fer), landmark_inputs(evaluation)),
+              "iris": (eye_inputs(calibration, ref), eye_inputs(evaluation, ref))}
+    results = []
+    for role, src in (("face_landmark", landmark_src), ("iris", iris_src)):
+        calib, check = inputs[role]
+        model = fm.rebuild_source(src, check)
+        cands, int8 = fm.candidates(model, calib, float_layers)
+        paths = {}
+        for name, blob in cands.items():
+            paths[name] = work / f"{ROLES[role]}_{fm.SUFFIX[name]}.tflite"
+            paths[name].write_bytes(blob)
+        res = RoleResult(role, src, "float16", out_dir, "", model.max_abs_diff, model.op_counts, int8=int8,
+                         calibration_crops=len(calib))
+        for name, path in paths.items():
+            res.measured[name] = _measure(role, ref, landmark_src, iris_src, path, evaluation)
+            res.measured[name]["size_bytes"] = path.stat().st_size
+            res.measured[name]["xnnpack_partitions"] = fm.delegate_partitions(path)
+            print(f"{role} {name:13s} {path.stat().st_size:9,d} B, {res.measured[name]['xnnpack_partitions']} "
+                  f"XNNPACK piece(s)  {res.measured[name].pop('line')}")
+        jitter = (landmark_agreement(ref, ref, evaluation, [moved(c, 1.0, LANDMARK_SIZE) for c in evaluation])
+                  if role == "face_landmark" else iris_agreement(ref, ref, evaluation, move_px=1.0))
+        res.jitter = jitter.as_dict()
+        print(f"{role} float, region moved 1 input px: {jitter.line()}")
+        res.latency = _latency({"source": src, **paths}, rounds)
+        for name in res.latency:
+            print(f"{role} {name:13s} invoke {res.latency[name][1]:.2f} ms (1 thread) "
+                  f"{res.latency[name][2]:.2f} ms (2 threads)")
+        res.adopted, res.choice = _choose(res)
+        res.path = out_dir / f"{ROLES[role]}_{fm.SUFFIX[res.adopted]}.tflite"
+        shutil.copyfile(paths[res.adopted], res.path)
+        if role == "face_landmark":  # the runtime loads it and checks its contract
+            FaceMesh(res.path, None, 1)
+        else:
+            FaceMesh.check_iris(res.path)
+        print(f"{role}: {res.choice}")
+        results.append(res)
+    return results
+
+
+def _latency(models: dict[str, Path], rounds: int, repeats: int = 3) -> dict[str, dict[int, float]]:
+    """Median invoke ms per model and thread count: the median of `repeats` interleaved runs, 1 and 2
+    threads alternating, so that a burst of load on a shared machine does not decide alone."""
+    runs: dict[str, dict[int, list[float]]] = {n: {1: [], 2: []} for n in models}
+    for _ in range(repeats):
+        for threads in (1, 2):
+            for name, ms in median_invoke_ms(models, threads=threads, rounds=rounds).items():
+                runs[name][threads].append(ms)
+    return {n: {t: float(np.median(v)) for t, v in per.items()} for n, per in runs.items()}
+
+
+def _measure(role: str, ref: FaceMesh, landmark_src: Path, iris_src: Path, path: Path,
+             crops: list[FaceCrop]) -> dict[str, Any]:
+    a: LandmarkAgreement | IrisAgreement
+    if role == "face_landmark":
+        a = landmark_agreement(ref, FaceMesh(path, iris_src, threads=2), crops)
+    else:
+        a = iris_agreement(ref, FaceMesh(landmark_src, path, threads=2), crops)
+    broken = a.within()
+    return {**a.as_dict(), "within_bounds": not broken, "broken": broken, "line": a.line()}
+
+
+def _choose(res: RoleResult) -> tuple[str, str]:
+    """The adopted candidate and why (see the module docstring)."""
+    f16 = res.latency["float16"]
+    reasons = []
+    for name in fm.CANDIDATES:
+        if name == "float16":
+            break
+        m, lat = res.measured[name], res.latency[name]
+        slower = [t for t in (1, 2) if lat[t] > f16[t] * SPEED_MARGIN]
+        if m["within_bounds"] and not slower:
+            return name, f"{name} adopted: within every bound and not slower than float16"
+        why = list(m["broken"]) + [f"{lat[t]:.2f} ms vs float16 {f16[t]:.2f} ms at {t} thread(s)" for t in slower]
+        reasons.append(f"{name} not adopted ({'; '.join(why)})")
+    if not res.measured["float16"]["within_bounds"]:
+        logger.warning("%s: even float16 breaks a bound: %s", res.role, res.measured["float16"]["broken"])
+    return "float16", "float16 kept: " + "; ".join(reasons)
 
 
 def fer_template(x: np.ndarray, mesh: FaceMesh) -> tuple[np.ndarray, np.ndarray, int]:
     """Mean and standard deviation (3 x 2, 48-pixel coordinates) of the (right eye, left eye, mouth)
-    centres over FER faces where the landmark model finds a face, and how many it found.
-
-    Each 48x48 face is read as the runtime reads a face: a first region 1.5 face sides wide around
-    the image centre (borders repeated), then again on the region its own landmarks give (MediaPipe's
-    tracking region: 1.5x their tight box, upright to the eye line)."""
+    centres over FER faces where the landmark model finds a face, and how many it found (each face read
+    as `face_data.read_fer_face` reads it)."""
     found = []
     for img in x:
-        bgr = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_GRAY2BGR)
-        lm = mesh.landmarks(bgr, SquareRoi(23.5, 23.5, 48 * 1.5))
-        if lm.score < MIN_FACE_SCORE:
-            continue
-        lm = mesh.landmarks(bgr, roi_from_landmarks(lm.points))
-        if lm.score < MIN_FACE_SCORE:
-            continue
-        found.append(face_centres(lm.points))
+        lm = read_fer_face(img, mesh)
+        if lm is not None:
+            found.append(face_centres(lm.points))
     arr = np.stack(found) if found else np.full((1, 3, 2), np.nan)
     return arr.mean(axis=0), arr.std(axis=0), len(found)
-
-
-def roi_from_landmarks(points: np.ndarray, scale: float = 1.5) -> SquareRoi:
-    """MediaPipe's region from landmarks (face_landmark_landmarks_to_roi.pbtxt): the tight box of all
-    points, upright to the eye line (33 -> 263), scaled by 1.5 on its long side."""
-    p = points[:, :2]
-    d = p[263] - p[33]
-    ang = math.atan2(float(d[1]), float(d[0]))
-    c, s = math.cos(ang), math.sin(ang)
-    local = p @ np.array([[c, -s], [s, c]])  # coordinates along the eye line and across it
-    lo, hi = local.min(axis=0), local.max(axis=0)
-    mid = (lo + hi) / 2.0
-    cx, cy = mid[0] * c - mid[1] * s, mid[0] * s + mid[1] * c
-    return SquareRoi(float(cx), float(cy), float((hi - lo).max() * scale), ang)
 
 
 def size_sweep(crops: list[FaceCrop], mesh: FaceMesh, sizes: Iterable[int] = SIZES_PX) -> list[dict[str, float]]:

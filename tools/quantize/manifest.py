@@ -60,3 +60,15 @@ def update_entry(manifest_path: Path, model_name: str, **fields: Any) -> None:
     manifest = read_manifest(manifest_path)
     manifest["models"].setdefault(model_name, {"file": model_name}).update(fields)
     write_manifest(manifest_path, manifest)
+
+
+def remove_entries(manifest_path: Path, *, role: str, keep: str) -> list[str]:
+    """Drop the entries of `role` other than `keep` (a rebuilt model renamed by a new precision): the
+    runtime finds a model by its role, so one role must have one entry. Returns the dropped names."""
+    manifest = read_manifest(manifest_path)
+    gone = [n for n, e in manifest["models"].items() if e.get("role") == role and n != keep]
+    for name in gone:
+        del manifest["models"][name]
+    if gone:
+        write_manifest(manifest_path, manifest)
+    return gone

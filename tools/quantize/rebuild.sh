@@ -36,4 +36,11 @@ $Q latency --model ours=$M/movenet_thunder_int8.tflite --model float32=build/qua
     --rounds 40 --manifest $M/manifest.json
 $Q latency --model ours=$M/emotion_int8.tflite --model float32=build/quantize/emotion_float32.tflite \
     --rounds 200 --manifest $M/manifest.json
+# Face landmark + iris: rebuilt from MediaPipe's flatbuffers, int8 / dynamic-range int8 / float16 measured
+# against the source on held-out crops; calibration (webcam clip, FER2013 faces) and evaluation (photos,
+# squats, seated clip) share no file. Needs the lightning model above (it finds the faces).
+$Q face --landmark $S/models/face/face_landmark.tflite --iris $S/models/face/iris_landmark.tflite \
+    --calib-video $S/data/videos/slp_webcam_test_video.mp4 --calib-fer $S/data/fer2013/public_test.npz \
+    --images $S/data/images --video $S/data/videos/tfjs_pose_squats.mp4 \
+    --video $S/data/videos/seated/raga_3people_seated.mp4 --out-dir $M --manifest $M/manifest.json
 $Q cards --manifest $M/manifest.json
