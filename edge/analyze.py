@@ -7,6 +7,12 @@ frame feeds one `SessionStats`, from the first frame to the last (no automatic s
 the live camera's business), and the summary ends "end_of_video". A recording that stops before the
 length its container states (a cut or half-copied file) still gives its summary, with a
 `recording_cut_short` warning in it, because the numbers describe only the part that decodes.
+
+Decoding runs on its own thread (`edge.decoding.DecodeThread`), a frame ahead of the analysis, so
+that it overlaps the single-threaded parts of a frame (preprocessing, features, the face stage)
+instead of adding to them. Unlike the daemon's camera reader, which keeps only the newest frame and
+counts drops, the decoder waits when the analysis is behind: a recording is analysed completely,
+never a frame dropped.
 """
 
 from __future__ import annotations
@@ -26,11 +32,14 @@ import numpy as np
 
 from edge.analysis.pipeline import FrameAnalyzer
 from edge.config import Config
+from edge.decoding import DECODE_DEPTH, DECODE_THREADS, BufferPool, DecodeThread, overlap_mode
 from edge.schema import validate_summary
 from edge.session.stats import SessionStats
 from edge.session.summary import build_summary, new_session_id
 
 logger = logging.getLogger(__name__)
+
+
 
 
 class VideoError(RuntimeError):
@@ -50,14 +59,24 @@ class VideoInfo:
     frames: int  # as the container says (0 when unknown)
 
 
-def open_video(path: Path) -> tuple[Any, VideoInfo]:
-    """Open a recording with OpenCV; VideoError when it is missing or not a video OpenCV can read."""
+def open_video(path: Path, decode_threads: int | None = DECODE_THREADS) -> tuple[Any, VideoInfo]:
+    """Open a recording with OpenCV; VideoError when it is missing or not a video OpenCV can read.
+
+    `decode_threads` caps the decoder's own threads (None: OpenCV's default, one per core), for a
+    backend that takes the setting; one that refuses it opens with its default."""
     path = Path(path)
     if not path.exists():
         raise VideoError(f"video not found: {path}")
     if not path.is_file():
         raise VideoError(f"not a file: {path}")
-    cap = cv2.VideoCapture(str(path))
+    cap = None
+    if decode_threads is not None:
+        cap = cv2.VideoCapture(str(path), cv2.CAP_ANY, [cv2.CAP_PROP_N_THREADS, int(decode_threads)])
+        if not cap.isOpened():
+            cap.release()
+            cap = None
+    if cap is None:
+        cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         cap.release()
         raise VideoError(f"cannot read {path}: not a video format OpenCV can decode (or a cut, incomplete file)")
@@ -77,13 +96,16 @@ class FrameSampler:
     A frame is picked when its timestamp reaches the next slot of a regular grid (k / fps seconds);
     the others are only grabbed. Timestamps come from the container (CAP_PROP_POS_MSEC); should they
     not advance (some backends), the frame index over the container's frame rate stands in.
-    `grabbed` counts every frame read, `decode_s` the time spent reading them.
+    `grabbed` counts every frame read, `decode_s` the time spent reading them. `index + 1` is the
+    number of frames grabbed up to a yielded frame. Without a `pool` one buffer is reused: a yielded
+    frame is valid until the next is asked for; with one, until its buffer is given back.
     """
 
-    def __init__(self, cap: Any, info: VideoInfo, fps: float) -> None:
+    def __init__(self, cap: Any, info: VideoInfo, fps: float, pool: BufferPool | None = None) -> None:
         self.cap = cap
         self.info = info
         self.period = 1.0 / fps
+        self.pool = pool
         self.grabbed = 0
         self.last_t: float | None = None
         self.decode_s = 0.0
@@ -109,11 +131,13 @@ class FrameSampler:
             picked = t + 1e-6 >= next_t
             frame = None
             if picked:
-                ok, frame = self.cap.retrieve(self._frame)
+                buf = self.pool.take() if self.pool is not None else self._frame
+                ok, frame = self.cap.retrieve(buf)
                 if not ok or frame is None:
                     self.decode_s += time.perf_counter() - t0
                     raise VideoError(f"cannot decode frame {index} of {self.info.path}")
-                self._frame = frame
+                if self.pool is None:
+                    self._frame = frame
             self.decode_s += time.perf_counter() - t0
             self.grabbed += 1
             self.last_t = t
@@ -207,22 +231,27 @@ def analyze_video(
     cap, info = open_video(path)
     started_wall = datetime.now(timezone.utc)
     t_start = time.perf_counter()
+    frames: DecodeThread[tuple[int, float, np.ndarray]] | None = None
     try:
         if analyzer is None:
             analyzer = FrameAnalyzer(cfg)
         else:
             analyzer.reset()
         stats = SessionStats(0.0, bin_s=cfg.session.bin_s, max_bins=cfg.session.max_bins)
-        sampler = FrameSampler(cap, info, cfg.analysis.fps)
+        pool = BufferPool(DECODE_DEPTH + 1)  # one analysed, DECODE_DEPTH decoding or queued
+        sampler = FrameSampler(cap, info, cfg.analysis.fps, pool=pool)
+        frames = DecodeThread(sampler.__iter__, DECODE_DEPTH, release=lambda item: pool.give(item[2]),
+                              mode=overlap_mode(cfg.models.threads))
+        analyzer.pose_estimator.after_invoke = frames.request
         show = sys.stderr.isatty() if progress is None else progress
         bar = ProgressBar(info.frames) if show else None
         first_t: float | None = None
-        for index, t, frame in sampler:
+        for index, t, frame in frames:
             if first_t is None:
                 first_t = t
                 stats.t0 = t
             # frames grabbed since the last analysed one count as seen, at this frame's time
-            stats.add_seen(sampler.grabbed - stats.seen, t)
+            stats.add_seen(index + 1 - stats.seen, t)
             result = analyzer.analyze(frame, t)
             stats.add_frame(t, result.features)
             if result.emotion is not None:
@@ -237,7 +266,10 @@ def analyze_video(
             bar.update(sampler.grabbed, stats.analysed, force=True)
             bar.close()
     finally:
-        cap.release()
+        if analyzer is not None:
+            analyzer.pose_estimator.after_invoke = None
+        if frames is None or frames.close():
+            cap.release()  # never while the decode thread may still be inside it
     if stats.analysed == 0:
         raise VideoError(f"cannot read {path}: no frame could be decoded")
     if stats.with_person == 0:

@@ -15,13 +15,16 @@ from broker_fixtures import wait_until
 from edge.config import CameraConfig
 from edge.device.capture import (
     BACKENDS,
+    LORES_CROP_FRACTION,
     CameraError,
     FileSource,
     GStreamerSource,
     LatestFrameReader,
     Picamera2Source,
     V4L2Source,
+    lores_size,
     make_source,
+    yuv420_to_bgr,
 )
 
 VIDEO = "slp_webcam_test_video.mp4"  # 30 fps, 58 frames, 540x720
@@ -236,3 +239,88 @@ def test_importing_capture_touches_no_camera_library():
         cwd=Path(__file__).resolve().parent.parent,
     )
     assert out.stdout.split() == ["False", "False"]
+
+
+# --- picamera2's lores stream (no Pi here: the size arithmetic and the YUV420 conversion) ---------
+
+
+@pytest.mark.parametrize("main,model_input,expected", [
+    ((1280, 720), 192, (480, 270)),  # Lightning: a long side of 192 / 0.4
+    ((1920, 1080), 256, (640, 360)),  # Thunder
+    ((640, 480), 192, (480, 360)),
+    ((640, 480), 256, (640, 480)),  # never larger than main
+    ((720, 1280), 192, (272, 484)),  # portrait
+    ((3280, 2464), 192, (480, 360)),
+])
+def test_lores_size(main: tuple[int, int], model_input: int, expected: tuple[int, int]) -> None:
+    lw, lh = lores_size(main, model_input)
+    assert (lw, lh) == expected
+    assert lw % 16 == 0 and lh % 2 == 0 and lw <= main[0] and lh <= main[1]
+    assert abs(lw / lh - main[0] / main[1]) < 0.02 * main[0] / main[1]  # no stretched people
+    # a tracked crop of LORES_CROP_FRACTION of the long side reaches the model without upscaling
+    crop = LORES_CROP_FRACTION * max(lw, lh)
+    assert crop >= model_input - 16 * LORES_CROP_FRACTION or (lw, lh) == main
+
+
+def test_lores_size_refuses_nonsense() -> None:
+    with pytest.raises(ValueError, match="lores_size"):
+        lores_size((8, 8), 192)
+    with pytest.raises(ValueError, match="lores_size"):
+        lores_size((640, 480), 192, crop_fraction=0.0)
+
+
+def _padded_i420(bgr: np.ndarray, stride: int) -> np.ndarray:
+    """`bgr` as libcamera lays out YUV420 with rows padded to `stride`: Y rows of `stride` bytes, then
+    U and V rows of stride/2 bytes, as one (h * 3/2, stride) array; padding bytes are 255 (garbage)."""
+    import cv2
+
+    h, w = bgr.shape[:2]
+    i420 = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420).reshape(-1)
+    y = i420[: w * h].reshape(h, w)
+    u = i420[w * h: w * h * 5 // 4].reshape(h // 2, w // 2)
+    v = i420[w * h * 5 // 4:].reshape(h // 2, w // 2)
+    out = np.full(h * 3 // 2 * stride, 255, np.uint8)
+    out[: h * stride].reshape(h, stride)[:, :w] = y
+    half = h // 2 * (stride // 2)
+    out[h * stride: h * stride + half].reshape(h // 2, stride // 2)[:, : w // 2] = u
+    out[h * stride + half:].reshape(h // 2, stride // 2)[:, : w // 2] = v
+    return out.reshape(h * 3 // 2, stride)
+
+
+@pytest.mark.parametrize("size,stride", [((480, 270), 512), ((480, 360), 480), ((272, 484), 320)])
+def test_yuv420_lores_to_bgr(size: tuple[int, int], stride: int) -> None:
+    """A synthetic frame (colour ramps and blocks) through padded YUV420 comes back as the original
+    within YUV rounding and chroma subsampling, and exactly as OpenCV converts the unpadded buffer."""
+    import cv2
+
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    bgr = np.stack([xx * 255 // w, yy * 255 // h, (xx + yy) * 255 // (w + h)], -1).astype(np.uint8)
+    bgr[h // 4: h // 2, w // 4: w // 2] = (30, 200, 90)
+    yuv = _padded_i420(bgr, stride)
+    out = yuv420_to_bgr(yuv, w, h)
+    assert out.shape == (h, w, 3)
+    unpadded = cv2.cvtColor(cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420), cv2.COLOR_YUV2BGR_I420)
+    assert np.array_equal(out, unpadded)
+    assert np.abs(out.astype(int) - bgr).mean() < 3
+    with pytest.raises(CameraError, match="not YUV420"):
+        yuv420_to_bgr(yuv[:-2], w, h)
+
+
+def test_picamera2_source_reads_lores_sized_from_the_model() -> None:
+    """The backend asks for a lores stream sized from the model input, and hands over its frames as
+    BGR of exactly that size (a stand-in camera returns padded YUV420 as picamera2 does)."""
+    src = make_source(CameraConfig(backend="picamera2", width=1280, height=720), model_input=256)
+    assert isinstance(src, Picamera2Source) and src.lores == (640, 360)
+    assert Picamera2Source(1280, 720).lores == (480, 270)  # Lightning by default
+    frame = np.full((270, 480, 3), (40, 120, 220), np.uint8)
+
+    class Cam:
+        def capture_array(self, stream: str, wait: float) -> np.ndarray:
+            assert stream == "lores"
+            return _padded_i420(frame, 512)
+
+    src = Picamera2Source(1280, 720)
+    src._cam = Cam()
+    out = src.read(1.0)
+    assert out.shape == (270, 480, 3) and np.abs(out.astype(int) - frame).max() <= 3

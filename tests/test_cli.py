@@ -15,8 +15,9 @@ import pytest
 from test_models import emotion_source, make_models_dir, pose_source
 
 from edge import cli
+from edge.analysis import pipeline
 from edge.analyze import FrameSampler, NoPersonError, VideoError, analyze_video, open_video
-from edge.bench import run_bench
+from edge.bench import describe, run_bench
 from edge.config import load_config
 from edge.schema import validate_summary
 
@@ -203,14 +204,18 @@ def test_check_ok_and_problems(config: Path, tmp_path: Path, capsys: pytest.Capt
 def test_bench_reports_every_figure(config: Path, videos_dir: Path) -> None:
     """Figures only: timing is never asserted."""
     video = videos_dir / "tfjs_pose_squats.mp4"
-    result = run_bench(load_config(config), video, bare_seconds=0.05, max_frames=12)
-    assert result.frames == 12
-    assert len(result.bare_invoke_ms) == 2 and result.bare_fps > 0
+    result = run_bench(load_config(config), video, bare_seconds=0.05, max_frames=12, min_seconds=0.0)
+    # one pass with decode in line (timing the stages), one with decode on its own thread
+    assert result.loops == 2 and result.frames == 24 == result.inline_frames + result.threaded_frames
+    assert len(result.bare_invoke_ms) == 3 and result.bare_fps > 0
     text = result.report()
     for word in ("decode", "preprocess", "pose", "features", "emotion", "statistics", "bare pose invoke",
                  "ratio to bare invoke", "CPU per frame", "peak"):
         assert word in text
     assert result.cpu_s > 0 and result.peak_rss_mb > 0
+    figures = describe(result)
+    assert set(figures["stages_ms"]) == {"decode", *pipeline.STAGES, "statistics"}
+    assert 0.0 <= figures["idle_share_at_analysis_fps"] <= 1.0
 
 
 def test_bench_needs_a_video(config: Path, capsys: pytest.CaptureFixture[str]) -> None:

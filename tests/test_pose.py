@@ -93,7 +93,7 @@ def test_frames_go_in_as_rgb(estimator: PoseEstimator) -> None:
     blue = np.zeros((480, 640, 3), np.uint8)
     blue[..., 0] = 255  # B of BGR
     estimator.estimate(blue)
-    inp = estimator._input.reshape(estimator.input_size, estimator.input_size, 3)
+    inp = estimator.input_pixels()
     centre = inp[estimator.input_size // 2, estimator.input_size // 2]
     assert centre.tolist() == [0, 0, 255]
     small = np.zeros((100, 100, 3), np.uint8)

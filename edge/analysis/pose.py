@@ -1,11 +1,12 @@
 """MoveNet SinglePose through the TFLite interpreter, and the crop-region tracking MoveNet's authors
 recommend for video.
 
-`PoseEstimator` builds its interpreter once, reads the input contract (size, dtype, quantization) from
-the model itself and reuses one input buffer. A frame goes in as OpenCV gives it (BGR, any size); the
-crop (or the whole frame, letterboxed) is cut and converted to RGB by `edge.analysis.imaging.crop_and_resize`,
-the same function that prepared the int8 calibration set, and the keypoints come back as a `Pose` in
-frame pixels.
+`PoseEstimator` builds its interpreter once and reads the input contract (size, dtype, quantization)
+from the model itself. A frame goes in as OpenCV gives it (BGR, any size); the crop (or the whole
+frame, letterboxed) is cut, shrunk and converted to RGB by `edge.analysis.imaging.crop_and_resize`, the
+same function that prepared the int8 calibration set, written straight into the interpreter's input
+tensor when the model takes uint8 pixels as they are (ours and Google's int8 models do); the keypoints
+come back as a `Pose` in frame pixels.
 
 Crop tracking (`CropTracker`, `crop_region_from_pose`) follows MoveNet's own tutorial
 (tensorflow.org/hub/tutorials/movenet, `determine_crop_region`): from the torso and body keypoints
@@ -22,12 +23,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edge.analysis.imaging import CropRegion, crop_and_resize
+from edge.analysis.imaging import CropRegion, ShrinkBuffers, crop_and_resize
 from edge.analysis.inference import REBUILD_HINT, ModelError, load_interpreter, quantize_input
 from edge.analysis.keypoints import BodyPart, Pose, pose_from_normalised
 
@@ -69,12 +71,18 @@ class PoseEstimator:
         self.input_size = shape[1]
         self.input_dtype = np.dtype(self._in["dtype"])
         self._rgb = np.empty((self.input_size, self.input_size, 3), dtype=np.uint8)
-        self._input = np.empty(shape, dtype=self.input_dtype)
+        self._buffers = ShrinkBuffers()
+        scale, zero = self._in.get("quantization", (0.0, 0))
+        # pixels go into the tensor as they are: preprocessing writes there directly, no copy
+        self._direct = self.input_dtype == np.uint8 and scale in (0.0, 1.0) and zero == 0
         self._raw = np.empty((17, 3), dtype=np.float32)
         out_scale, out_zero = self._out.get("quantization", (0.0, 0))
         self._out_q = (float(out_scale), int(out_zero)) if np.dtype(self._out["dtype"]).kind in "iu" else None
         self.last_preprocess_ms = 0.0
         self.last_invoke_ms = 0.0
+        # Called right after each invoke of `estimate`: the moment the interpreter's threads free
+        # their cores (edge.decoding starts the next frame's decoding then).
+        self.after_invoke: Callable[[], None] | None = None
         logger.debug("pose model %s: input %s %s, %d threads", self.path.name, shape, self.input_dtype,
                      self.threads)
 
@@ -95,13 +103,39 @@ class PoseEstimator:
         return self._run()
 
     def _set_input(self, rgb: np.ndarray) -> None:
-        quantize_input(rgb, self._in, self._input)
-        self._interp.set_tensor(self._in["index"], self._input)
+        view = self._interp.tensor(self._in["index"])()
+        try:
+            quantize_input(rgb, self._in, view)
+        finally:
+            del view
+
+    def input_pixels(self) -> np.ndarray:
+        """A copy of what the model sees now (size x size x 3, in the model's input dtype)."""
+        view = self._interp.tensor(self._in["index"])()
+        try:
+            return np.array(view[0], copy=True)
+        finally:
+            del view
+
+    def _preprocess(self, frame_bgr: np.ndarray, region: CropRegion) -> None:
+        """Fill the input tensor from `region` of the frame. The tensor view is dropped before
+        returning: the interpreter refuses to invoke while a numpy view of its memory is alive."""
+        if self._direct:
+            view = self._interp.tensor(self._in["index"])()
+            try:
+                crop_and_resize(frame_bgr, region, self.input_size, out=view[0], buffers=self._buffers)
+            finally:
+                del view
+        else:
+            crop_and_resize(frame_bgr, region, self.input_size, out=self._rgb, buffers=self._buffers)
+            self._set_input(self._rgb)
 
     def _run(self) -> np.ndarray:
         t0 = time.perf_counter()
         self._interp.invoke()
         self.last_invoke_ms = (time.perf_counter() - t0) * 1000.0
+        if self.after_invoke is not None:
+            self.after_invoke()
         out = self._interp.get_tensor(self._out["index"]).reshape(17, 3)
         if self._out_q is not None:
             scale, zero = self._out_q
@@ -122,8 +156,7 @@ class PoseEstimator:
         if region is None:
             region = CropRegion.full_frame(w, h)
         t0 = time.perf_counter()
-        crop_and_resize(frame_bgr, region, self.input_size, out=self._rgb)
-        self._set_input(self._rgb)
+        self._preprocess(frame_bgr, region)
         self.last_preprocess_ms = (time.perf_counter() - t0) * 1000.0
         raw = self._run()
         return pose_from_normalised(crop_to_frame(raw, region, w, h), w, h)

@@ -7,8 +7,8 @@ failed or stalled source with exponential backoff and reports its state for the 
 of raising into the daemon.
 
 Backends (a plain dict registry, `BACKENDS`):
-- `picamera2`: Raspberry Pi camera; a `lores` YUV420 stream near the model's input size, captured
-  with a timeout. picamera2 comes from apt on Raspberry Pi OS and is imported only inside its backend.
+- `picamera2`: Raspberry Pi camera; a `lores` YUV420 stream sized from the model's input (`lores_size`),
+  captured with a timeout. picamera2 comes from apt on Raspberry Pi OS and is imported only inside its backend.
 - `v4l2`: a USB camera through OpenCV, by index ("0") or path ("/dev/video0").
 - `gstreamer`: an OpenCV GStreamer pipeline ending in `appsink` (Jetson CSI camera); needs an OpenCV
   built with GStreamer (JetPack's, not the PyPI wheel).
@@ -244,22 +244,71 @@ class FileSource:
             cap.release()
 
 
-class Picamera2Source:
-    """Raspberry Pi camera through picamera2 (libcamera): a small `lores` YUV420 stream for the model,
-    captured with a timeout, because a silent multi-hour stall is a known field failure."""
+# A tracked crop at least this share of the frame's long side reaches the model at full detail from
+# the lores stream (see `lores_size`); the tracker's smallest crop is 0.2 (edge.analysis.pose).
+LORES_CROP_FRACTION = 0.4
+DEFAULT_MODEL_INPUT = 192  # MoveNet Lightning; the daemon passes the loaded model's own input size
 
-    def __init__(
-        self, width: int = 640, height: int = 480, fps: float = 30.0, lores: tuple[int, int] = (320, 240)
-    ) -> None:
+
+def lores_size(main: tuple[int, int], model_input: int = DEFAULT_MODEL_INPUT,
+               crop_fraction: float = LORES_CROP_FRACTION) -> tuple[int, int]:
+    """The picamera2 `lores` stream size for a `main` stream of (width, height).
+
+    Why: the ISP scales for free, the CPU does not. The model sees a square crop of the frame
+    (`crop_fraction` of its long side when tracking a presenter, the whole frame letterboxed
+    otherwise) at `model_input` pixels, so a frame whose long side is `model_input / crop_fraction`
+    already has every pixel such a crop needs; more would only be shrunk again on the CPU. The
+    aspect ratio of `main` is kept (the ISP scales lores from the same field of view; another ratio
+    would stretch people), the width is a multiple of 16 and the height even (YUV420 halves both for
+    chroma), and lores is never larger than main.
+    """
+    w, h = int(main[0]), int(main[1])
+    if w < 16 or h < 2 or model_input < 1 or not 0 < crop_fraction <= 1:
+        raise ValueError(f"lores_size: bad main {main}, model input {model_input}, crop fraction {crop_fraction}")
+    scale = min(1.0, model_input / crop_fraction / max(w, h))
+    lw = max(16, min(w - w % 16, int(round(w * scale / 16.0)) * 16))
+    lh = max(2, min(h - h % 2, int(round(lw * h / w / 2.0)) * 2))
+    return lw, lh
+
+
+def yuv420_to_bgr(yuv: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A planar YUV420 (I420) buffer as picamera2 returns it, (height * 3/2, stride) with rows padded
+    to the stride, as a height x width BGR image.
+
+    The chroma planes follow the luma plane with half the stride, so the whole buffer is a valid I420
+    image `stride` pixels wide: it is converted as such and the padding columns are cut off (a view).
+    BGR, not RGB, because every backend hands the analyser OpenCV's BGR; the model's RGB is made on
+    its few input pixels (edge.analysis.imaging), which costs nothing here.
+    """
+    if yuv.ndim != 2 or yuv.shape[0] != height * 3 // 2 or yuv.shape[1] < width or height % 2:
+        raise CameraError(f"picamera2: lores buffer of shape {yuv.shape} is not YUV420 {width}x{height}")
+    bgr = _cv2().cvtColor(yuv, _cv2().COLOR_YUV2BGR_I420)
+    return bgr if bgr.shape[1] == width else bgr[:, :width]
+
+
+class Picamera2Source:
+    """Raspberry Pi camera through picamera2 (libcamera): the model's frames come from a small
+    `lores` YUV420 stream, captured with a timeout, because a silent multi-hour stall is a known field
+    failure.
+
+    The lores size comes from the model input (`lores_size`): the ISP does the shrinking a 720p or
+    1080p frame would otherwise cost the CPU, and YUV420 is 1.5 bytes a pixel against 3 or 4. The
+    main stream (camera.width x camera.height, also YUV420, the cheapest format) exists only because
+    libcamera needs one and lores is scaled from the same field of view; it is never copied out.
+    The price: faces for the emotion model are cut from the lores frame, so a face must be
+    `analysis.min_face_px` wide there, not in the main stream.
+    """
+
+    def __init__(self, width: int = 640, height: int = 480, fps: float = 30.0,
+                 model_input: int = DEFAULT_MODEL_INPUT) -> None:
         self.width, self.height, self.fps = width, height, fps
-        lw, lh = min(lores[0], width), min(lores[1], height)
-        self.lores = (lw - lw % 2, lh - lh % 2)  # YUV420 wants even sizes
+        self.lores = lores_size((width, height), model_input)
         self.name = "picamera2"
         self._cam: Any = None
 
     @classmethod
-    def from_config(cls, cfg: CameraConfig) -> Picamera2Source:
-        return cls(cfg.width, cfg.height, cfg.fps)
+    def from_config(cls, cfg: CameraConfig, model_input: int | None = None) -> Picamera2Source:
+        return cls(cfg.width, cfg.height, cfg.fps, model_input or DEFAULT_MODEL_INPUT)
 
     def open(self) -> None:
         try:
@@ -272,7 +321,7 @@ class Picamera2Source:
         cam = Picamera2()
         try:
             config = cam.create_video_configuration(
-                main={"size": (self.width, self.height)},
+                main={"size": (self.width, self.height), "format": "YUV420"},
                 lores={"size": self.lores, "format": "YUV420"},
                 controls={"FrameRate": float(self.fps)},
                 buffer_count=4,
@@ -282,6 +331,8 @@ class Picamera2Source:
         except Exception as exc:
             cam.close()
             raise CameraError(f"picamera2: cannot start the camera: {exc}") from exc
+        logger.info("picamera2: main %dx%d (not read), lores %dx%d YUV420 for the model",
+                    self.width, self.height, *self.lores)
         self._cam = cam
 
     def read(self, timeout: float) -> np.ndarray | None:
@@ -291,9 +342,7 @@ class Picamera2Source:
             yuv = self._cam.capture_array("lores", wait=timeout)
         except TimeoutError as exc:
             raise CameraError(f"picamera2: no frame within {timeout:.1f}s (camera stalled)") from exc
-        cv2 = _cv2()
-        # Rows may be padded to the stride: convert the full array, then crop to the real width.
-        return cv2.cvtColor(yuv, cv2.COLOR_YUV420p2BGR)[:, : self.lores[0]]
+        return yuv420_to_bgr(yuv, *self.lores)
 
     def close(self) -> None:
         cam, self._cam = self._cam, None
@@ -312,12 +361,15 @@ BACKENDS: dict[str, Callable[[CameraConfig], FrameSource]] = {
 }
 
 
-def make_source(cfg: CameraConfig) -> FrameSource:
-    """A new, unopened source for `cfg.backend` (the reader makes a fresh one for every reopen)."""
+def make_source(cfg: CameraConfig, model_input: int | None = None) -> FrameSource:
+    """A new, unopened source for `cfg.backend` (the reader makes a fresh one for every reopen).
+    `model_input`: the pose model's input size, which sizes picamera2's lores stream."""
     try:
         factory = BACKENDS[cfg.backend]
     except KeyError:
         raise ValueError(f"camera.backend {cfg.backend!r} is not one of {', '.join(BACKENDS)}") from None
+    if model_input is not None and cfg.backend == "picamera2":  # the one backend that scales in hardware
+        return Picamera2Source.from_config(cfg, model_input)
     return factory(cfg)
 
 
@@ -379,9 +431,10 @@ class LatestFrameReader:
         self._fps: float | None = None
 
     @classmethod
-    def from_config(cls, cfg: CameraConfig, **kwargs: Any) -> LatestFrameReader:
-        make_source(cfg)  # fail fast on an unknown backend or a missing setting
-        return cls(lambda: make_source(cfg), read_timeout_s=cfg.read_timeout_s, **kwargs)
+    def from_config(cls, cfg: CameraConfig, model_input: int | None = None, **kwargs: Any) -> LatestFrameReader:
+        """`model_input`: the pose model's input size, for backends that scale in hardware (picamera2)."""
+        make_source(cfg, model_input)  # fail fast on an unknown backend or a missing setting
+        return cls(lambda: make_source(cfg, model_input), read_timeout_s=cfg.read_timeout_s, **kwargs)
 
     # -- consumer side -----------------------------------------------------------------------
     def get(self, after: int = -1, timeout: float | None = None) -> Frame | None:

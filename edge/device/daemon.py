@@ -246,7 +246,9 @@ class Daemon:
 
         self.sd.status("opening the camera")
         try:
-            self.reader = LatestFrameReader.from_config(cfg.camera, name="ppt-capture")
+            # picamera2 sizes its lores stream from the pose model's input (edge.device.capture.lores_size)
+            model_input = self.analyzer.pose_estimator.input_size if cfg.camera.backend == "picamera2" else None
+            self.reader = LatestFrameReader.from_config(cfg.camera, model_input=model_input, name="ppt-capture")
         except (ValueError, RuntimeError) as exc:
             raise SetupError(f"camera: {exc}") from None
         self.reader.start()

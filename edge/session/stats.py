@@ -54,11 +54,12 @@ class Histogram:
         self.max = -math.inf
 
     def add(self, v: float) -> None:
-        i = int((v - self.lo) / self.width)
-        if i < 0:
+        if v <= self.lo:
             i = 0
-        elif i >= self.bins:
-            i = self.bins - 1
+        else:
+            i = int((v - self.lo) / self.width)
+            if i >= self.bins:
+                i = self.bins - 1
         self.counts[i] += 1
         self.n += 1
         self.total += v
@@ -135,7 +136,7 @@ class Timeline:
         self.used = 0  # bins in use: 1 + the highest bin index written
 
     def bin_of(self, t_rel: float) -> int:
-        b = int(max(t_rel, 0.0) // self.bin_s)
+        b = int(t_rel // self.bin_s) if t_rel > 0.0 else 0
         while b >= self.max_bins:
             self._merge()
             b = int(max(t_rel, 0.0) // self.bin_s)
@@ -156,13 +157,18 @@ class Timeline:
         return merged + [zero] * (self.max_bins - len(merged))
 
     def add(self, t_rel: float, values: Mapping[str, float]) -> None:
+        index = self.index
+        self.add_indexed(t_rel, [(index[name], v) for name, v in values.items()])
+
+    def add_indexed(self, t_rel: float, values: Iterable[tuple[int, float]]) -> None:
+        """`add` with series given by their index in `names` (the per-frame path: no name lookups)."""
         b = self.bin_of(t_rel)
-        if b + 1 > self.used:
+        if b >= self.used:
             self.used = b + 1
-        for name, v in values.items():
-            i = self.index[name]
-            self.sums[i][b] += v
-            self.counts[i][b] += 1
+        sums, counts = self.sums, self.counts
+        for i, v in values:
+            sums[i][b] += v
+            counts[i][b] += 1
 
     def series(self, until: float | None = None) -> dict[str, list[float | None]]:
         """Mean per bin for each series (None for an empty bin), up to the bin holding `until`."""
@@ -231,6 +237,7 @@ class SessionStats:
         }
         names = [PRESENT_SERIES, *self.specs, *EMOTION_SERIES]
         self.timeline = Timeline(names, bin_s, max_bins)
+        self._index_slots()
         self.emotions = [0] * len(EMOTIONS7)
         self.seen = 0
         self.analysed = 0
@@ -243,6 +250,15 @@ class SessionStats:
         # Counters as they were at the last frame with the presenter: a session that ends by absence
         # is cut back to that moment (`trim_to_last_presence`).
         self._at_last_present: tuple[int, int, float | None] = (0, 0, None)
+
+    def _index_slots(self) -> None:
+        """Per metric name: its share counter or histogram and its timeline series, looked up once
+        here instead of on every frame. Rebuilt whenever `shares`, `hists` or `timeline` are replaced."""
+        index = self.timeline.index
+        self._slots: dict[str, tuple[list[int] | None, Histogram | None, int]] = {
+            name: (self.shares.get(name), self.hists.get(name), index[name]) for name in self.specs}
+        self._present_i = index[PRESENT_SERIES]
+        self._emotion_i = (index[EMOTION_SERIES[0]], index[EMOTION_SERIES[1]])
 
     # --- updates ----------------------------------------------------------------------------------
 
@@ -268,39 +284,40 @@ class SessionStats:
         if self.first_t is None:
             self.first_t = t
         self.last_t = t
-        tl: dict[str, float] = {PRESENT_SERIES: 1.0 if present else 0.0}
+        tl: list[tuple[int, float]] = [(self._present_i, 1.0 if present else 0.0)]
         if present:
             self.with_person += 1
             self.last_present_t = t
             self._at_last_present = (self.seen, self.analysed, self.seen_last_t)
+            slots = self._slots
+            isfinite = math.isfinite
             for name, v in values.items():
                 if v is None:
                     continue
-                share = self.shares.get(name)
+                slot = slots.get(name)
+                if slot is None:
+                    raise KeyError(f"unknown metric {name!r}")
+                share, hist, i = slot
                 if share is not None:
                     yes = 1 if v else 0
                     share[0] += yes
                     share[1] += 1
-                    tl[name] = float(yes)
-                    continue
-                hist = self.hists.get(name)
-                if hist is None:
-                    raise KeyError(f"unknown metric {name!r}")
-                fv = float(v)
-                if math.isfinite(fv):
-                    hist.add(fv)
-                    tl[name] = fv
-        self.timeline.add(t - self.t0, tl)
+                    tl.append((i, float(yes)))
+                elif hist is not None:
+                    fv = float(v)
+                    if isfinite(fv):
+                        hist.add(fv)
+                        tl.append((i, fv))
+        self.timeline.add_indexed(t - self.t0, tl)
 
     def add_emotion(self, t: float, label: int | str) -> None:
         """Count one classified face (FER class index 0..6 or name)."""
         i = emotion_index(label)
         self.emotions[i] += 1
         cls3 = EMOTION3_OF[EMOTIONS7[i]]
-        self.timeline.add(
-            t - self.t0,
-            {"emotion_positive": float(cls3 == "positive"), "emotion_negative": float(cls3 == "negative")},
-        )
+        pos, neg = self._emotion_i
+        self.timeline.add_indexed(
+            t - self.t0, ((pos, float(cls3 == "positive")), (neg, float(cls3 == "negative"))))
 
     def trim_to_last_presence(self) -> None:
         """Forget the frames counted after the presenter was last seen (the trailing absence that
@@ -415,6 +432,7 @@ class SessionStats:
         if set(s.shares) | set(s.hists) != set(s.specs):
             raise ValueError("statistics checkpoint does not match its metric list")
         s.timeline = Timeline.from_dict(d["timeline"])
+        s._index_slots()
         s.emotions = [int(c) for c in d["emotions"]]
         s.seen, s.analysed, s.with_person = int(d["seen"]), int(d["analysed"]), int(d["with_person"])
         s.first_t, s.last_t = d["first_t"], d["last_t"]
