@@ -307,8 +307,8 @@ def check_emotion_finding(finding: dict[str, Any], labels: Sequence[FrameLabel],
     over the clip's labelled frames. Expression is a softer judgement than "hands in pockets", so a
     finding is contradicted only when the labels lie *far* on the other side of its threshold: by at
     least FAR log odds, the distance at which the rules themselves call a finding a warning
-    (`edge.session.feedback.WARNING_AT`; for a 30% "max" threshold: a labelled share under 21%, for
-    a 10% "min" threshold: over 16%). Past the threshold it is supported; in between, or with fewer
+    (`edge.session.feedback.WARNING_AT`; for a 30% "max" threshold: a labelled share under 20.6%,
+    for a 10% "min" threshold: over 15.5%). Past the threshold it is supported; in between, or with fewer
     than `min_labelled` labelled frames, unverifiable. `bounds` gives the share if every "?" were
     another class / every "?" were this class.
     """
