@@ -27,6 +27,7 @@ from tools.validate.metrics import (
     feature_values,
     score,
 )
+from tools.validate.suite import failures
 
 
 def _label(t: float, frame: int, expression: str | None = None, **metrics: bool | None) -> FrameLabel:
@@ -148,6 +149,12 @@ def test_score_and_report_carry_the_expression_table() -> None:
     assert (e.judged, e.agree, e.classified, e.unknown) == (2, 1, 3, 1)
     assert e.confusion["neutral"]["negative"] == 1 and e.confusion["positive"]["positive"] == 1
     assert score(pairs).as_dict()["expression"]["agreement"] == pytest.approx(0.5)
+    # --strict: the agreement bound applies from `min_judged` judged frames on, and is off by default
+    result = SimpleNamespace(table=score(pairs), findings=[], run=SimpleNamespace(clip=SimpleNamespace(id="c")))
+    assert failures([result], 0.0, 0.0, 2) == []
+    assert failures([result], 0.0, 0.0, 2, min_expression_agreement=0.6) == [
+        "expression: 3-class agreement 0.50 < 0.60 on 2 frames"]
+    assert failures([result], 0.0, 0.0, 3, min_expression_agreement=0.6) == []
 
 
 def test_emotion_findings_are_checked_against_the_expression_labels() -> None:
