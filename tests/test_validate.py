@@ -11,7 +11,8 @@ import cv2
 import pytest
 
 from tools.validate.__main__ import main
-from tools.validate.labels import COLUMNS, YES_NO, FrameLabel, LabelError, load_clips, parse_rows
+from tools.validate.expression import ExpressionCounts, model_class3
+from tools.validate.labels import COLUMNS, EXPRESSIONS, YES_NO, FrameLabel, LabelError, load_clips, parse_rows
 from tools.validate.metrics import (
     CONTRADICTED,
     MISSING,
@@ -20,16 +21,19 @@ from tools.validate.metrics import (
     CategoryCounts,
     MetricCounts,
     align,
+    check_emotion_finding,
     check_finding,
+    check_findings,
     feature_values,
     score,
 )
+from tools.validate.suite import failures
 
 
-def _label(t: float, frame: int, **metrics: bool | None) -> FrameLabel:
+def _label(t: float, frame: int, expression: str | None = None, **metrics: bool | None) -> FrameLabel:
     values: dict[str, bool | None] = dict.fromkeys(YES_NO)
     values.update(metrics)
-    return FrameLabel(t, frame, None, None, values, "", f"test:{frame}")
+    return FrameLabel(t, frame, None, None, values, "", f"test:{frame}", expression)
 
 
 # --- arithmetic on hand-made labels ------------------------------------------------------------------
@@ -102,11 +106,95 @@ def test_findings_are_checked_against_the_labelled_share() -> None:
     assert check_finding({**pockets, "metric": "emotion.negative"}, labels, 10)["verdict"] == UNVERIFIABLE
 
 
+def test_expression_counts_on_known_values() -> None:
+    pairs = [  # (label, model's 3-class fold); None = "?" / the model did not run
+        ("neutral", "neutral"), ("neutral", "negative"), ("neutral", "negative"), ("neutral", None),
+        ("positive", "positive"), ("positive", "neutral"), ("negative", "negative"),
+        (None, "negative"), (None, None),
+    ]
+    e = ExpressionCounts()
+    for lab, model in pairs:
+        e.add(lab, model)
+    assert (e.frames, e.unknown, e.classified, e.classified_on_unknown, e.judged, e.agree) == (9, 2, 7, 1, 6, 3)
+    assert e.labelled == {"positive": 2, "neutral": 4, "negative": 1}
+    assert e.confusion["neutral"] == {"positive": 0, "neutral": 1, "negative": 2}
+    assert e.confusion["positive"] == {"positive": 1, "neutral": 1, "negative": 0}
+    assert e.agreement == pytest.approx(3 / 6)
+    assert e.recall("neutral") == pytest.approx(1 / 3)  # 1 of the 3 judged neutral frames
+    assert e.recall("positive") == pytest.approx(1 / 2) and e.recall("negative") == pytest.approx(1.0)
+    assert e.precision("negative") == pytest.approx(1 / 3) and e.precision("neutral") == pytest.approx(1 / 2)
+    # the model's shares count every classified frame (also those labelled ?), the labels' every labelled one
+    assert e.model_shares == pytest.approx({"positive": 1 / 7, "neutral": 2 / 7, "negative": 4 / 7})
+    assert e.labelled_shares == pytest.approx({"positive": 2 / 7, "neutral": 4 / 7, "negative": 1 / 7})
+    total = ExpressionCounts()
+    total.merge(e)
+    total.merge(e)
+    assert (total.judged, total.agree, total.classified) == (12, 6, 14)
+    assert total.confusion["neutral"]["negative"] == 4 and total.agreement == pytest.approx(0.5)
+    assert ExpressionCounts().agreement is None and ExpressionCounts().model_shares["positive"] is None
+    with pytest.raises(ValueError, match="expression label"):
+        e.add("happy", None)
+    # the fold the summary uses: FER arg-max index -> 3 classes
+    assert [model_class3(i) for i in range(7)] == ["negative", "negative", "negative", "positive", "negative",
+                                                   "positive", "neutral"]
+    assert model_class3(None) is None
+
+
+def test_score_and_report_carry_the_expression_table() -> None:
+    labels = [_label(0.0, 0, "neutral"), _label(0.1, 1, "neutral"), _label(0.2, 2, None), _label(0.3, 3, "positive")]
+    models = ["negative", None, "negative", "positive"]
+    analysed = [(lab.time_s, lab.frame, {"present": True, "emotion": m}) for lab, m in zip(labels, models, strict=True)]
+    pairs, _ = align(labels, analysed, 0.05)
+    e = score(pairs).expression
+    assert (e.judged, e.agree, e.classified, e.unknown) == (2, 1, 3, 1)
+    assert e.confusion["neutral"]["negative"] == 1 and e.confusion["positive"]["positive"] == 1
+    assert score(pairs).as_dict()["expression"]["agreement"] == pytest.approx(0.5)
+    # --strict: the agreement bound applies from `min_judged` judged frames on, and is off by default
+    result = SimpleNamespace(table=score(pairs), findings=[], run=SimpleNamespace(clip=SimpleNamespace(id="c")))
+    assert failures([result], 0.0, 0.0, 2) == []
+    assert failures([result], 0.0, 0.0, 2, min_expression_agreement=0.6) == [
+        "expression: 3-class agreement 0.50 < 0.60 on 2 frames"]
+    assert failures([result], 0.0, 0.0, 3, min_expression_agreement=0.6) == []
+
+
+def test_emotion_findings_are_checked_against_the_expression_labels() -> None:
+    calm = [_label(i / 10, i, "neutral") for i in range(40)] + [_label(4 + i / 10, 40 + i, None) for i in range(60)]
+    negative = {"code": "negative_emotion", "severity": "critical", "metric": "emotion.negative", "value": 1.0,
+                "threshold": 0.3, "message": "negative 100%"}
+    r = check_emotion_finding(negative, calm, min_labelled=10)
+    assert r["verdict"] == CONTRADICTED and r["labelled_share"] == 0.0
+    assert (r["labelled_class"], r["labelled_other"], r["labelled_unknown"]) == (0, 40, 60)
+    assert r["bounds"] == pytest.approx([0.0, 0.6])  # every ? negative: 60%
+    positive_low = {**negative, "code": "positive_emotion_low", "metric": "emotion.positive", "value": 0.0,
+                    "threshold": 0.1}
+    assert check_emotion_finding(positive_low, calm, 10)["verdict"] == SUPPORTED  # no smile labelled either
+
+    def with_share(k: int, cls: str) -> list[FrameLabel]:
+        return [_label(i / 10, i, cls if i < k else "neutral") for i in range(100)]
+
+    # a 30% "max" threshold: contradicted only under logit(0.3) - 0.5 (20.6%); near it unverifiable
+    assert check_emotion_finding(negative, with_share(35, "negative"), 10)["verdict"] == SUPPORTED
+    assert check_emotion_finding(negative, with_share(25, "negative"), 10)["verdict"] == UNVERIFIABLE
+    assert check_emotion_finding(negative, with_share(20, "negative"), 10)["verdict"] == CONTRADICTED
+    # a 10% "min" threshold: contradicted only over logit(0.1) + 0.5 (15.5%)
+    assert check_emotion_finding(positive_low, with_share(5, "positive"), 10)["verdict"] == SUPPORTED
+    assert check_emotion_finding(positive_low, with_share(12, "positive"), 10)["verdict"] == UNVERIFIABLE
+    assert check_emotion_finding(positive_low, with_share(16, "positive"), 10)["verdict"] == CONTRADICTED
+    # too few labelled frames, or a class without labels
+    few = [_label(i / 10, i, "neutral" if i < 9 else None) for i in range(30)]
+    assert "only 9 frame(s)" in check_emotion_finding(negative, few, 10)["reason"]
+    assert check_emotion_finding({**negative, "metric": "emotion.bored"}, calm, 10)["verdict"] == UNVERIFIABLE
+    # check_findings routes emotion findings here, info findings stay unchecked
+    out = check_findings([negative, {**positive_low, "severity": "info"}], calm, 10)
+    assert [f["verdict"] for f in out] == [CONTRADICTED, "not checked"]
+    assert out[0]["kind"] == "expression"
+
+
 # --- the label files ---------------------------------------------------------------------------------
 
 
 def test_bad_label_rows_name_file_and_line(tmp_path: Path) -> None:
-    good = ",".join(["0.0", "0", "standing", "frontal"] + ["n"] * len(YES_NO) + ["ok"])
+    good = ",".join(["0.0", "0", "standing", "frontal"] + ["n"] * len(YES_NO) + ["neutral", "ok"])
     path = tmp_path / "clip.csv"
     path.write_text(",".join(COLUMNS) + "\n" + good + "\n" + good.replace("frontal", "sideways") + "\n")
     with pytest.raises(LabelError, match=r"clip.csv:3: column 'head'"):
@@ -114,6 +202,11 @@ def test_bad_label_rows_name_file_and_line(tmp_path: Path) -> None:
     path.write_text(",".join(COLUMNS) + "\n" + good.replace(",n,", ",maybe,", 1) + "\n")
     with pytest.raises(LabelError, match=r"clip.csv:2: column 'facing_audience' must be y, n or \?"):
         parse_rows(path, with_source=False)
+    path.write_text(",".join(COLUMNS) + "\n" + good.replace("neutral", "happy") + "\n")
+    with pytest.raises(LabelError, match=r"clip.csv:2: column 'expression' must be one of positive, neutral"):
+        parse_rows(path, with_source=False)
+    path.write_text(",".join(COLUMNS) + "\n" + good.replace("neutral", "?") + "\n" + good + "\n")
+    assert [lab.expression for _, lab in parse_rows(path, with_source=False)] == [None, "neutral"]
     path.write_text("time_s,frame\n")
     with pytest.raises(LabelError, match=r"clip.csv:1: header must be exactly"):
         parse_rows(path, with_source=False)
@@ -125,6 +218,9 @@ def test_the_labelled_set_loads(tmp_path: Path) -> None:
     assert kinds == {"video", "photo"}
     assert all(c.frames and c.presenter and c.licence for c in clips)
     assert sum(len(c.frames) for c in clips if c.kind == "video") >= 150
+    # every frame carries an expression label (or "?"), every recording some that are not "?"
+    assert {f.expression for c in clips for f in c.frames} <= {*EXPRESSIONS, None}
+    assert all(any(f.expression for f in c.frames) for c in clips if c.kind == "video")
 
 
 # --- one real run ------------------------------------------------------------------------------------
@@ -135,7 +231,9 @@ def run_json(tmp_path_factory: pytest.TempPathFactory, videos_dir: Path, images_
     out = tmp_path_factory.mktemp("validate") / "result.json"
     md = out.with_suffix(".md")
     assert main(["--json", str(out), "--markdown", str(md)]) == 0  # without --strict: always 0
-    assert md.read_text().startswith("# Validation against the labelled set")
+    text = md.read_text()
+    assert text.startswith("# Validation against the labelled set")
+    assert "## Expression: the emotion model against the labels" in text
     return json.loads(out.read_text())
 
 
@@ -155,6 +253,13 @@ def test_real_run_covers_every_label(run_json: dict) -> None:
             assert m["tp"] + m["fp"] + m["fn"] + m["tn"] == m["judged"]
         for f in c["findings"]:
             assert f["verdict"] in (SUPPORTED, CONTRADICTED, UNVERIFIABLE, "not checked")
+            if f["verdict"] != "not checked" and str(f["metric"]).startswith("emotion."):
+                assert f["kind"] == "expression"  # checked against the expression labels, not left unverifiable
+        e = t["expression"]
+        assert e["frames"] == t["frames"] and sum(e["labelled"].values()) + e["unknown"] == e["frames"]
+        assert sum(e["model_counts"].values()) == e["classified"] <= t["matched"]
+        assert e["judged"] + e["classified_on_unknown"] == e["classified"]
+        assert e["judged"] == sum(sum(row.values()) for row in e["confusion"].values())
 
 
 def test_real_run_pools_the_clips(run_json: dict) -> None:
@@ -165,6 +270,12 @@ def test_real_run_pools_the_clips(run_json: dict) -> None:
         m = pooled["metrics"][name]
         if m["judged"]:
             assert m["accuracy"] == pytest.approx((m["tp"] + m["tn"]) / m["judged"])
+    e = pooled["expression"]
+    for key in ("frames", "unknown", "classified", "judged", "agree"):
+        assert e[key] == sum(c["table"]["expression"][key] for c in run_json["clips"])
+    assert e["classified"] > 0  # the emotion model ran on the labelled frames
+    if e["judged"]:
+        assert e["agreement"] == pytest.approx(e["agree"] / e["judged"])
     listed = {(c["clip"], c["code"]) for c in run_json["contradicted"]}
     found = {(c["id"], f["code"]) for c in run_json["clips"] for f in c["findings"] if f["verdict"] == CONTRADICTED}
     assert listed == found

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from edge.config import Config, ConfigError, load_config
-from tools.validate.labels import YES_NO, LabelError, load_clips, select
+from tools.validate.labels import EXPRESSIONS, YES_NO, LabelError, load_clips, select
 
 logger = logging.getLogger("tools.validate")
 
@@ -40,13 +40,15 @@ def _run(args: argparse.Namespace) -> int:
     clips = select(load_clips(), args.clip)
     results = validate(clips, _config(args.config))
     text = markdown(results)
-    bounds = {"min_accuracy": args.min_accuracy, "min_coverage": args.min_coverage, "min_judged": args.min_judged}
+    bounds = {"min_accuracy": args.min_accuracy, "min_coverage": args.min_coverage, "min_judged": args.min_judged,
+              "min_expression_agreement": args.min_expression_agreement}
     if args.markdown:
         Path(args.markdown).write_text(text, encoding="utf-8")
     if args.json:
         Path(args.json).write_text(json.dumps(as_json(results, bounds), indent=2) + "\n", encoding="utf-8")
     sys.stdout.write(text)
-    problems = failures(results, args.min_accuracy, args.min_coverage, args.min_judged)
+    problems = failures(results, args.min_accuracy, args.min_coverage, args.min_judged,
+                        args.min_expression_agreement)
     if problems:
         print("\nBelow the bounds:" if args.strict else "\nWould fail --strict:", file=sys.stderr)
         for p in problems:
@@ -75,7 +77,9 @@ def _check(args: argparse.Namespace) -> int:
             {True: "y", False: "n", None: "?"}[f.metrics[m]] for f in c.frames) for m in YES_NO}
         y = sum(v.count("y") for v in counts.values())
         n = sum(v.count("n") for v in counts.values())
-        print(f"{c.id}: {len(c.frames)} labelled frame(s), {y} y and {n} n labels")
+        expr = ", ".join(f"{sum(1 for f in c.frames if f.expression == e)} {e}" for e in EXPRESSIONS)
+        unknown = sum(1 for f in c.frames if f.expression is None)
+        print(f"{c.id}: {len(c.frames)} labelled frame(s), {y} y and {n} n labels; expression {expr}, {unknown} ?")
     return 0
 
 
@@ -97,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--min-coverage", type=float, default=0.0, help="per-metric coverage bound (default: off)")
         p.add_argument("--min-judged", type=int, default=20, help="bounds apply to metrics with at least this many "
                        "judged (accuracy) or labelled (coverage) y/n frames")
+        p.add_argument("--min-expression-agreement", type=float, default=0.0, help="bound on the pooled 3-class "
+                       "agreement of the emotion model with the expression labels (default: off)")
     if command == "sheets":
         p.add_argument("--out", required=True, help="folder for the PNG sheets")
         p.add_argument("--per-sheet", type=int, default=12, help="tiles per sheet")

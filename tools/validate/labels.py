@@ -1,5 +1,6 @@
 """The labelled set: `labels/clips.json` (which clips, where, who the presenter is) and one CSV of
-per-frame labels per recording (`photos.csv` for the photos, with a `source` column naming the clip).
+per-frame labels per recording (`photos.csv` for the photos, with a `source` column naming the clip):
+posture, head direction, the yes/no share metrics and the facial expression.
 
 Everything is checked on load, and every problem names the file and the line: a label set that
 silently drops a row would make the accuracy table lie. Definitions of the labels: labels/GUIDE.md.
@@ -35,10 +36,12 @@ YES_NO = (
     "arms_crossed",
     "swaying",
 )
-COLUMNS = ("time_s", "frame", "posture", "head", *YES_NO, "note")
+COLUMNS = ("time_s", "frame", "posture", "head", *YES_NO, "expression", "note")
 PHOTO_COLUMNS = ("source", *COLUMNS)
 POSTURES = ("standing", "seated")
 HEADS = ("frontal", "image_left", "image_right", "down", "back")
+# The facial expression as watched, in the emotion model's 3-class fold (edge.analysis.emotion.EMOTIONS3)
+EXPRESSIONS = ("positive", "neutral", "negative")
 UNKNOWN = "?"
 KINDS = ("video", "photo")
 ROOTS = ("shared", "repo")
@@ -51,7 +54,8 @@ class LabelError(ValueError):
 
 @dataclass(frozen=True)
 class FrameLabel:
-    """One labelled frame. Yes/no labels are True/False, None for "?" (can't tell)."""
+    """One labelled frame. Yes/no labels are True/False, None for "?" (can't tell); `expression` is
+    one of EXPRESSIONS or None for "?"."""
 
     time_s: float
     frame: int
@@ -60,6 +64,7 @@ class FrameLabel:
     metrics: dict[str, bool | None]
     note: str
     where: str  # "file:line", for messages
+    expression: str | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +139,7 @@ def parse_rows(path: Path, with_source: bool) -> list[tuple[str, FrameLabel]]:
             metrics={m: _yes_no(cells[m], where, m) for m in YES_NO},
             note=cells["note"],
             where=where,
+            expression=_choice(cells["expression"], EXPRESSIONS, where, "expression"),
         )
         out.append((cells.get("source", ""), label))
     return out

@@ -1,5 +1,6 @@
 """Labels against the analysis: per-metric counts, accuracy, precision, recall, coverage; posture and
-head direction; and whether each warning/critical finding is supported by the labels.
+head direction; the facial expression against the emotion model (`tools.validate.expression`); and
+whether each warning/critical finding is supported by the labels.
 
 Pure functions over plain data (label values and per-frame analysis values), so that the arithmetic
 is tested on hand-made inputs. Conventions:
@@ -17,7 +18,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from tools.validate.labels import YES_NO, FrameLabel
+from edge.session.feedback import WARNING_AT, excess_past
+from tools.validate.expression import ExpressionCounts
+from tools.validate.labels import EXPRESSIONS, YES_NO, FrameLabel
 
 NOT_MEASURED = "not measured"
 MISSING = object()
@@ -146,7 +149,8 @@ class Aligned:
     """One labelled frame and what the analysis said at that time (None when no frame matched)."""
 
     label: FrameLabel
-    values: dict[str, Any] | None  # metric -> True/False/None, plus "posture", "head_direction", "present"
+    values: dict[str, Any] | None  # metric -> True/False/None, plus "posture", "head_direction", "present",
+    # and "emotion" (the model's 3-class fold, None where it did not run)
     t: float | None
     index: int | None
 
@@ -194,12 +198,14 @@ class Table:
     matched: int = 0  # ...with an analysed frame at the same time
     present: int = 0  # ...where the analysis found a presenter
     other_person: int = 0  # labelled frames left out: the analysis tracked someone else
+    expression: ExpressionCounts = field(default_factory=ExpressionCounts)
 
     def merge(self, other: Table) -> None:
         for m, c in other.metrics.items():
             self.metrics[m].merge(c)
         self.posture.merge(other.posture)
         self.head.merge(other.head)
+        self.expression.merge(other.expression)
         self.frames += other.frames
         self.matched += other.matched
         self.present += other.present
@@ -214,6 +220,7 @@ class Table:
             "metrics": {m: c.as_dict() for m, c in self.metrics.items()},
             "posture": self.posture.as_dict(),
             "head_direction": self.head.as_dict(),
+            "expression": self.expression.as_dict(),
         }
 
 
@@ -235,6 +242,7 @@ def score(pairs: Iterable[Aligned]) -> Table:
             table.metrics[m].add(p.label.metrics[m], None if v is None else bool(v))
         table.posture.add(p.label.posture, MISSING if values is None else values.get("posture", MISSING))
         table.head.add(p.label.head, MISSING if values is None else values.get("head_direction", MISSING))
+        table.expression.add(p.label.expression, None if values is None else values.get("emotion"))
     return table
 
 
@@ -287,13 +295,71 @@ def check_finding(finding: dict[str, Any], labels: Sequence[FrameLabel], min_lab
     return out
 
 
+EMOTION_PREFIX = "emotion."  # an emotion rule's metric: "emotion.<class3>" (edge.session.feedback.Rule.source)
+FAR = WARNING_AT  # log odds: how far on the other side of its threshold the labels must be to contradict
+
+
+def check_emotion_finding(finding: dict[str, Any], labels: Sequence[FrameLabel],
+                          min_labelled: int) -> dict[str, Any]:  # fmt: skip
+    """Whether the expression labels support one emotion finding (metric `emotion.<class>`).
+
+    The labelled share is (frames labelled <class>) / (frames labelled positive, neutral or negative)
+    over the clip's labelled frames. Expression is a softer judgement than "hands in pockets", so a
+    finding is contradicted only when the labels lie *far* on the other side of its threshold: by at
+    least FAR log odds, the distance at which the rules themselves call a finding a warning
+    (`edge.session.feedback.WARNING_AT`; for a 30% "max" threshold: a labelled share under 20.6%,
+    for a 10% "min" threshold: over 15.5%). Past the threshold it is supported; in between, or with fewer
+    than `min_labelled` labelled frames, unverifiable. `bounds` gives the share if every "?" were
+    another class / every "?" were this class.
+    """
+    metric = str(finding.get("metric", ""))
+    value = float(finding.get("value", 0.0))
+    threshold = float(finding.get("threshold", 0.0))
+    direction = "max" if value > threshold else "min"
+    out: dict[str, Any] = {
+        "code": finding.get("code"),
+        "severity": finding.get("severity"),
+        "metric": metric,
+        "value": value,
+        "threshold": threshold,
+        "direction": direction,
+        "message": finding.get("message", ""),
+        "kind": "expression",
+    }
+    cls = metric[len(EMOTION_PREFIX):] if metric.startswith(EMOTION_PREFIX) else ""
+    if cls not in EXPRESSIONS:
+        out.update(verdict=UNVERIFIABLE, reason=f"no expression label for {metric!r}")
+        return out
+    hits = sum(1 for lab in labels if lab.expression == cls)
+    labelled = sum(1 for lab in labels if lab.expression is not None)
+    unknown = len(labels) - labelled
+    out.update(expression=cls, labelled_class=hits, labelled_other=labelled - hits, labelled_unknown=unknown)
+    if labelled < min_labelled:
+        out.update(verdict=UNVERIFIABLE, reason=f"only {labelled} frame(s) with an expression label "
+                   f"(need {min_labelled})")
+        return out
+    share = hits / labelled
+    out.update(labelled_share=share, bounds=[hits / len(labels), (hits + unknown) / len(labels)])
+    past = excess_past(share, threshold, direction)  # > 0: the labels are past the threshold too
+    if past > 0:
+        out["verdict"] = SUPPORTED
+    elif past <= -FAR:
+        out["verdict"] = CONTRADICTED
+    else:
+        out.update(verdict=UNVERIFIABLE, reason=f"labelled share {share:.0%} is near the threshold "
+                   f"{threshold:.0%} (within {FAR} log odds)")
+    return out
+
+
 def check_findings(findings: Sequence[dict[str, Any]], labels: Sequence[FrameLabel],
                    min_labelled: int) -> list[dict[str, Any]]:  # fmt: skip
-    """`check_finding` for every finding; info findings are listed with verdict "not checked"."""
+    """`check_finding` (or `check_emotion_finding`) for every finding; info findings are listed with
+    verdict "not checked"."""
     out = []
     for f in findings:
         if f.get("severity") in CHECKED_SEVERITIES:
-            out.append(check_finding(f, labels, min_labelled))
+            check = check_emotion_finding if str(f.get("metric", "")).startswith(EMOTION_PREFIX) else check_finding
+            out.append(check(f, labels, min_labelled))
         else:
             out.append({"code": f.get("code"), "severity": f.get("severity"), "metric": f.get("metric"),
                         "value": f.get("value"), "threshold": f.get("threshold"), "verdict": "not checked",

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tools.validate.labels import YES_NO
+from tools.validate.expression import ExpressionCounts
+from tools.validate.labels import EXPRESSIONS, YES_NO
 from tools.validate.metrics import CONTRADICTED, NOT_MEASURED, UNVERIFIABLE, CategoryCounts, MetricCounts, Table
 from tools.validate.suite import ClipResult, contradicted, pooled
 
@@ -14,6 +15,10 @@ FEW = 20  # fewer judged y/n frames than this (or no y, or no n): the numbers ar
 
 def _f(x: float | None) -> str:
     return "–" if x is None else f"{x:.2f}"
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{x:.0%}"
 
 
 def thin(c: MetricCounts) -> str:
@@ -60,7 +65,12 @@ def findings_lines(r: ClipResult) -> list[str]:
         v = f.get("verdict")
         mark = "**CONTRADICTED BY THE LABELS**" if v == CONTRADICTED else str(v)
         extra = ""
-        if "labelled_share" in f:
+        if "labelled_share" in f and f.get("kind") == "expression":
+            cls, lo, hi = f["expression"], f["bounds"][0], f["bounds"][1]
+            extra = (f"; labelled {f['labelled_class']} {cls} / {f['labelled_other']} other / "
+                     f"{f['labelled_unknown']} ?: share {f['labelled_share']:.0%} vs threshold {f['threshold']:.0%} "
+                     f"({lo:.0%} if every ? were another class, {hi:.0%} if every ? were {cls})")
+        elif "labelled_share" in f:
             extra = (f"; labelled {f['labelled_y']} y / {f['labelled_n']} n / {f['labelled_unknown']} ?: "
                      f"share {f['labelled_share']:.0%} vs threshold {f['threshold']:.0%}")
         elif f.get("reason"):
@@ -86,6 +96,7 @@ def markdown(results: Sequence[ClipResult], title: str = "Validation against the
     lines += ["", "## All clips pooled", ""]
     lines += metric_table(total)
     lines += ["", category_line("posture", total.posture), category_line("head direction", total.head)]
+    lines += ["", "## Expression: the emotion model against the labels", ""] + expression_lines(total, results)
     for r in results:
         c = r.run.clip
         lines += ["", f"## {c.id} ({c.kind}, screen side {c.screen_side})", ""]
@@ -109,6 +120,53 @@ def markdown(results: Sequence[ClipResult], title: str = "Validation against the
     if any(r.run.clip.kind == "photo" for r in results):
         lines += ["", "## Photos, frame by frame", ""] + photo_lines(results)
     return "\n".join(lines) + "\n"
+
+
+def _shares(shares: dict[str, float | None]) -> str:
+    return " / ".join(_pct(shares[c]) for c in EXPRESSIONS)
+
+
+def confusion_table(e: ExpressionCounts) -> list[str]:
+    """The 3x3 matrix: rows the label, columns the model's 3-class fold; recall per row."""
+    lines = ["| label \\ model | " + " | ".join(EXPRESSIONS) + " | frames | recall |",
+             "| --- |" + " --- |" * (len(EXPRESSIONS) + 2)]
+    for c in EXPRESSIONS:
+        row = e.confusion[c]
+        lines.append(f"| {c} | " + " | ".join(str(row[m]) for m in EXPRESSIONS)
+                     + f" | {sum(row.values())} | {_f(e.recall(c))} |")
+    lines.append("| precision | " + " | ".join(_f(e.precision(m)) for m in EXPRESSIONS) + " | | |")
+    return lines
+
+
+def expression_lines(total: Table, results: Sequence[ClipResult]) -> list[str]:
+    """Pooled agreement and confusion, then per clip the model's shares against the labelled ones."""
+    e = total.expression
+    lab = e.labelled
+    out = [f"Labels: {lab['positive']} positive / {lab['neutral']} neutral / {lab['negative']} negative / "
+           f"{e.unknown} ? on {e.frames} frames. The emotion model classified {e.classified} of them "
+           f"({e.classified_on_unknown} labelled ?)."]
+    if not e.classified:
+        return out + ["", "Not measured: the emotion model classified no labelled frame (disabled, or no face "
+                      "it accepted)."]
+    out += ["", f"**3-class agreement {_f(e.agreement)}** on {e.judged} frames where the model ran and the label "
+            "is not ? (the model's class: arg-max of the 7 FER classes folded to 3, as the summary counts).", ""]
+    out += confusion_table(e)
+    out += ["", "Per clip, shares positive / neutral / negative: the model's over the frames it classified, the "
+            "labels' over the frames labelled (? left out):", "",
+            "| clip | classified | model | labelled / ? | labels | agreement (frames) |",
+            "| --- | --- | --- | --- | --- | --- |"]
+    rows: list[tuple[str, ExpressionCounts]] = [(r.run.clip.id, r.table.expression) for r in results
+                                                if r.run.clip.kind == "video"]
+    photos = [r.table.expression for r in results if r.run.clip.kind == "photo"]
+    if photos:
+        merged = ExpressionCounts()
+        for p in photos:
+            merged.merge(p)
+        rows.append((f"{len(photos)} photo(s)", merged))
+    for name, c in rows:
+        out.append(f"| {name} | {c.classified} | {_shares(c.model_shares)} | {c.labelled_total} / {c.unknown} | "
+                   f"{_shares(c.labelled_shares)} | {_f(c.agreement)} ({c.judged}) |")
+    return out
 
 
 def _yn(v: Any) -> str:

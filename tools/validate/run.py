@@ -2,10 +2,11 @@
 
 The clip goes through `edge.analyze.analyze_video` itself (same FrameSampler, same FrameAnalyzer,
 same SessionStats and summary with its feedback rules); the only addition is a FrameAnalyzer
-subclass that remembers what each analysed frame said (and, for contact sheets, a small copy of the
-frame). A photo is a one-frame clip: OpenCV opens a still image as a one-frame video, so it takes
-the same path. Per clip the analyser is built with that clip's `screen_side`; the models are loaded
-once and shared, and `analyze_video` resets the analyser before each clip.
+subclass that remembers what each analysed frame said, the emotion model's class where it ran
+(and, for contact sheets, a small copy of the frame). A photo is a one-frame clip: OpenCV opens a
+still image as a one-frame video, so it takes the same path. Per clip the analyser is built with
+that clip's `screen_side`; the models are loaded once and shared, and `analyze_video` resets the
+analyser before each clip.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class AnalysedFrame:
     thumb: np.ndarray | None = None  # downscaled BGR copy (sheets only)
     thumb_scale: float = 1.0  # thumb pixels per frame pixel
     thumb_origin: tuple[int, int] = (0, 0)  # frame pixel at the thumb's top-left corner
+    emotion: int | None = None  # FrameResult.emotion: the FER class index where the emotion model ran
 
 
 @dataclass
@@ -83,7 +85,8 @@ class RecordingAnalyzer(FrameAnalyzer):
             scale = self.thumb_px / max(pw, ph)
             thumb = cv2.resize(part, (max(1, round(pw * scale)), max(1, round(ph * scale))),
                                interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-        self.records.append(AnalysedFrame(-1, t, result.features, result.pose, thumb, scale, (x0, y0)))
+        self.records.append(AnalysedFrame(-1, t, result.features, result.pose, thumb, scale, (x0, y0),
+                                          result.emotion))
         return result
 
 

@@ -1,8 +1,9 @@
 """Contact sheets: every labelled frame of a clip as a tile, so that a reviewer checks a label in seconds.
 
 A tile is the frame (downscaled) with the keypoints the real FrameAnalyzer found, its time and frame
-number, and a small table: per metric the label (L) and the analysis (A) side by side, a red row
-where they disagree, grey where either is "?"/not judged. A red border marks a tile with any
+number, and a small table: per metric the label (L) and the analysis (A) side by side (the last row:
+the expression label against the emotion model's 3-class fold, "?" where the model did not run), a
+red row where they disagree, grey where either is "?"/not judged. A red border marks a tile with any
 disagreement. The presenter box of multi-person clips is drawn in yellow.
 """
 
@@ -76,6 +77,7 @@ def _rows(pair: Aligned) -> list[tuple[str, str, str, str]]:
         ("posture", pair.label.posture, values.get("posture", MISSING)),
         ("head", pair.label.head, values.get("head_direction", MISSING)),
         *((SHORT[m], pair.label.metrics[m], values.get(m)) for m in YES_NO),
+        ("expression", pair.label.expression, values.get("emotion")),
     ):
         ls, vs = _yn(lab), _yn(val)
         state = "open" if ls == "?" or vs == "?" else ("agree" if ls == vs else "disagree")

@@ -11,6 +11,7 @@ from typing import Any
 
 from edge.analysis.models import ModelSet, load_models
 from edge.config import Config
+from tools.validate.expression import model_class3
 from tools.validate.labels import Clip, verify_file
 from tools.validate.metrics import (
     CONTRADICTED,
@@ -67,7 +68,8 @@ def tolerance_s(cfg: Config) -> float:
 def score_run(run: ClipRun, cfg: Config, seconds: float = 0.0,
               min_labelled: int = MIN_LABELLED_FOR_FINDING) -> ClipResult:  # fmt: skip
     clip = run.clip
-    analysed = [(f.t, f.index, feature_values(f.features)) for f in run.frames]
+    analysed = [(f.t, f.index, {**feature_values(f.features), "emotion": model_class3(f.emotion)})
+                for f in run.frames]
     pairs, unlabelled = align(clip.frames, analysed, tolerance_s(cfg))
     for p in pairs:
         if p.values is not None and p.index is not None and p.index != p.label.frame:
@@ -112,9 +114,9 @@ def contradicted(results: Sequence[ClipResult]) -> list[tuple[str, dict[str, Any
 
 
 def failures(results: Sequence[ClipResult], min_accuracy: float, min_coverage: float,
-             min_judged: int) -> list[str]:  # fmt: skip
+             min_judged: int, min_expression_agreement: float = 0.0) -> list[str]:  # fmt: skip
     """Why `--strict` fails: metrics under the bounds (pooled, with at least `min_judged` judged
-    frames) and every contradicted finding."""
+    frames), the expression agreement under its bound (default off), and every contradicted finding."""
     out = []
     table = pooled(results)
     for name, c in table.metrics.items():
@@ -122,6 +124,10 @@ def failures(results: Sequence[ClipResult], min_accuracy: float, min_coverage: f
             out.append(f"{name}: accuracy {c.accuracy:.2f} < {min_accuracy:.2f} on {c.judged} frames")
         if c.labelled >= min_judged and (c.coverage or 0.0) < min_coverage:
             out.append(f"{name}: coverage {(c.coverage or 0.0):.2f} < {min_coverage:.2f} of {c.labelled} frames")
+    e = table.expression
+    if e.judged >= min_judged and e.agreement is not None and e.agreement < min_expression_agreement:
+        out.append(f"expression: 3-class agreement {e.agreement:.2f} < {min_expression_agreement:.2f} on "
+                   f"{e.judged} frames")
     for cid, f in contradicted(results):
         out.append(f"{cid}: finding {f['code']} ({f['severity']}) contradicted by the labels")
     return out
