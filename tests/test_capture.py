@@ -92,18 +92,22 @@ def test_looping_file_keeps_only_the_newest_frame_and_counts_drops(short_clip):
     try:
         got = []
         last = -1
-        deadline = time.monotonic() + 0.8
-        while time.monotonic() < deadline:
+        started = time.monotonic()
+        give_up = started + 30.0  # a bound for a stuck reader only; the test waits for frames, not time
+        while reader.state.frames <= 12 and time.monotonic() < give_up:
             f = reader.get(after=last, timeout=1.0)
             assert f is not None
             got.append(f.index)
             last = f.index
-            time.sleep(0.1)  # a slow model: ~3 frames arrive per take
+            time.sleep(0.1)  # a slow model: several frames arrive per take
+        elapsed = time.monotonic() - started
         st = reader.state
         assert st.state == "ok" and st.frames > 12  # looped past the 6-frame clip
         assert st.dropped >= st.frames - len(got) - 2 and st.dropped > 0
         assert got == sorted(set(got)) and got[-1] - got[0] > len(got)  # skipped ahead, never backwards
-        assert st.source_fps is not None and 20 < st.source_fps < 40
+        # paced to the clip's 30 fps: a loaded machine can only make it slower, never faster
+        assert st.frames <= 30.0 * elapsed + 2
+        assert st.source_fps is not None and st.source_fps > 0
         assert reader.status()["state"] == "ok"
     finally:
         reader.stop()
