@@ -96,7 +96,15 @@ def test_analyze_webcam_clip(videos_dir: Path, config: Path, tmp_path: Path) -> 
     assert s["frames"]["with_person"] == 20
     assert s["metrics"]["facing_audience"]["share"] >= 0.9
     assert s["metrics"]["back_to_audience"]["share"] == 0.0
-    assert s["metrics"]["gesturing"]["share"] > 0.5
+    # The waving hand is motion-blurred: its wrist scores hover around the 0.5 that speeds need, so on
+    # most frame pairs its speed is unknown. Truth over a number: judged, it must read as gesturing;
+    # otherwise the summary must say it was not judged, and no gesture finding may fire.
+    g = s["metrics"]["gesturing"]
+    if g["n"] >= 5:
+        assert g["share"] > 0.5
+    else:
+        assert "gesturing" in {x["metric"] for x in s["not_judged"]}
+        assert not [f for f in s["feedback"] if f["metric"] == "gesturing"]
     assert s["metrics"]["sway_amplitude"]["n"] == 0
     if cfg.models.emotion:
         assert s["emotion"]["frames"] >= 5

@@ -104,6 +104,10 @@ def test_gaze_from_eye() -> None:
     neutral_r = (hp.GAZE_NEUTRAL_OUTWARD_DEG, hp.GAZE_NEUTRAL_PITCH_DEG)
     assert hp.combine_gaze(neutral_l, neutral_r, 0.0) == pytest.approx((0.0, 0.0))
     assert hp.combine_gaze(neutral_l, (40.0, 30.0), 45.0) == pytest.approx((0.0, 0.0))
+    # an eye read past the eyes' range is a misread (an iris under lowered lids): left out
+    up = (-hp.GAZE_NEUTRAL_OUTWARD_DEG, hp.GAZE_NEUTRAL_PITCH_DEG - 60.0)
+    assert hp.combine_gaze(up, neutral_r, 0.0) == pytest.approx((0.0, 0.0))
+    assert hp.combine_gaze(up, up, 0.0) is None
 
 
 def test_roi_matrix_and_model_to_frame_agree() -> None:

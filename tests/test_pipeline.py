@@ -13,7 +13,7 @@ from test_models import emotion_source, make_models_dir, pose_source, runtime_co
 
 from edge.analysis.emotion import EMOTIONS7
 from edge.analysis.face import face_box, face_for_emotion
-from edge.analysis.facecheck import EMOTION_MAX_YAW_DEG
+from edge.analysis.facecheck import emotion_pose_ok
 from edge.analysis.features import FrameFeatures
 from edge.analysis.models import load_models
 from edge.analysis.pipeline import STAGES, FrameAnalyzer, FrameResult
@@ -69,7 +69,7 @@ def test_frame_results_on_a_real_stream(mdir: Path, webcam_frames: list[tuple[fl
         return
     for i, r in enumerate(results):
         if cfg.models.face and face_box(r.pose, 0.3).size >= cfg.analysis.min_face_landmark_px:
-            eligible = i % 3 == 0 and r.head is not None and abs(r.head.yaw_deg) <= EMOTION_MAX_YAW_DEG
+            eligible = i % 3 == 0 and r.head is not None and emotion_pose_ok(r.head)
         else:
             eligible = i % 3 == 0 and face_for_emotion(r.pose, 0.3, cfg.analysis.min_face_px) is not None
         if i % 3:

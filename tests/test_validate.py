@@ -294,3 +294,18 @@ def test_sheets_draw_each_labelled_frame(tmp_path: Path, images_dir: Path) -> No
     for cid in ("tfjs_portrait", "coral_squat"):
         img = cv2.imread(str(tmp_path / f"{cid}_01.png"))
         assert img is not None and img.shape[0] >= 300 and img.shape[1] >= 400
+
+
+def test_no_finding_is_contradicted_by_the_labels(run_json: dict) -> None:
+    """The promise the report rests on: no warning or critical finding that a person watching the
+    labelled frames would call false (an emotion finding on a calm face, pockets on hands in a lap)."""
+    assert run_json["contradicted"] == [], run_json["contradicted"]
+
+
+def test_every_metric_holds_its_measured_floor(run_json: dict) -> None:
+    """A regression floor, not the goal: the goal is 0.9 per metric (`--strict`); today looking_down
+    (0.84) and hands_in_gesture_zone (0.85) are under it (docs/validation.md). No metric may fall
+    below 0.8 pooled, where at least 20 labelled frames were judged."""
+    for name, m in run_json["pooled"]["metrics"].items():
+        if m["judged"] >= 20 and m["accuracy"] is not None:
+            assert m["accuracy"] >= 0.8, (name, m["accuracy"], m["judged"])

@@ -5,7 +5,8 @@ emotion model on a crop aligned with the same landmarks.
 - face box side >= `analysis.min_face_landmark_px`: the landmark model reads the face; when its
   face-presence probability is at least `MIN_FACE_SCORE` the check gives a `HeadReading` (with gaze
   from the iris model on the frames the face stage is due on) and, when emotion is due and the head
-  is turned at most `EMOTION_MAX_YAW_DEG`, classifies the landmark-aligned crop. When the landmark model
+  is within the head poses of FER2013 (`EMOTION_YAW_DEG`, `EMOTION_PITCH_DEG`), classifies the
+  landmark-aligned crop. When the landmark model
   finds no face in the crop (the back of a head, a hand in front of the face, a bad box), emotion is
   skipped too: there is nothing a classifier could read.
 - smaller faces (down to `analysis.min_face_px`): no HeadReading (the features fall back on the
@@ -29,7 +30,12 @@ from edge.analysis.keypoints import Pose
 
 logger = logging.getLogger(__name__)
 
-EMOTION_MAX_YAW_DEG = 40.0  # FER faces are near-frontal; the keypoint frontal test allows about 40 degrees
+# The head poses the emotion model may read: the central 90% of FER2013's faces, read by this face
+# stage (`python -m tools.quantize fer-template`: yaw p5/p95 -21.0/20.3, pitch -7.6/20.7 degrees on
+# the 3,399 public-test faces the landmark model finds). Outside it the model was barely trained and
+# its accuracy is unmeasured: a face bowed over notes is not classified rather than guessed at.
+EMOTION_YAW_DEG = 21.0  # |yaw| at most
+EMOTION_PITCH_DEG = (-8.0, 21.0)  # pitch (+ = down) within
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +84,7 @@ class FaceCheck:
             face_ms = (time.perf_counter() - t0) * 1000.0
             probs = None
             emotion_ms = 0.0
-            if want_emotion and reading is not None and abs(reading.yaw_deg) <= EMOTION_MAX_YAW_DEG:
+            if want_emotion and reading is not None and emotion_pose_ok(reading):
                 assert self.emotion is not None and self._aligned is not None
                 t1 = time.perf_counter()
                 probs = self.emotion.classify(align_face(frame_bgr, lm.points, self._aligned)).copy()
@@ -98,6 +104,11 @@ class FaceCheck:
         return head_reading(frame_bgr, lm, t, self.mesh if gaze else None)
 
 
+def emotion_pose_ok(reading: HeadReading) -> bool:
+    """The head within the poses the emotion model was trained on (see `EMOTION_YAW_DEG`)."""
+    return abs(reading.yaw_deg) <= EMOTION_YAW_DEG and EMOTION_PITCH_DEG[0] <= reading.pitch_deg <= EMOTION_PITCH_DEG[1]
+
+
 def head_reading(frame_bgr: np.ndarray, lm: FaceLandmarks, t: float, mesh: FaceMesh | None) -> HeadReading | None:
     """The `HeadReading` of one landmark reading: head angles by solvePnP, and gaze from `mesh`'s iris
     model when it is given and has one (also what tools.quantize measures a quantized model by)."""
@@ -110,6 +121,8 @@ def head_reading(frame_bgr: np.ndarray, lm: FaceLandmarks, t: float, mesh: FaceM
         eyes = mesh.eyes(frame_bgr, lm)
         if eyes is not None:
             raw = [gaze_from_eye(e.corners[0], e.corners[1], e.iris) for e in eyes]
-            gaze_yaw, gaze_pitch = combine_gaze(raw[0], raw[1], angles.yaw_deg)
+            gaze = combine_gaze(raw[0], raw[1], angles.yaw_deg)
+            if gaze is not None:
+                gaze_yaw, gaze_pitch = gaze
     return HeadReading(t=t, yaw_deg=angles.yaw_deg, pitch_deg=angles.pitch_deg, roll_deg=angles.roll_deg,
                        gaze_yaw_deg=gaze_yaw, gaze_pitch_deg=gaze_pitch, face_px=lm.roi.side, score=lm.score)

@@ -348,6 +348,8 @@ def cmd_face_cost(args: argparse.Namespace) -> int:
 
 
 def cmd_fer_template(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from edge.analysis.facemesh import FaceMesh
     from tools.quantize import face as fq
     from tools.quantize.fer import load_fer
@@ -357,6 +359,12 @@ def cmd_fer_template(args: argparse.Namespace) -> int:
     print(f"FER template from {n} of {len(x)} faces (48x48 pixel coordinates, mean +- sd):")
     for name, m, s in zip(("right eye", "left eye", "mouth"), mean, std, strict=True):
         print(f"  {name:9s} x={m[0]:.2f} +- {s[0]:.2f}  y={m[1]:.2f} +- {s[1]:.2f}")
+    angles = fq.fer_head_angles(x, FaceMesh(args.landmark, None, threads=2))
+    print(f"head pose of {len(angles)} faces (degrees; yaw + = own left, pitch + = down), percentiles:")
+    print("            p1     p5    p50    p95    p99")
+    for k, name in enumerate(("yaw", "pitch", "roll")):
+        v = angles[:, k][np.isfinite(angles[:, k])]
+        print(f"  {name:6s}" + "".join(f"{q:7.1f}" for q in np.percentile(v, [1, 5, 50, 95, 99])))
     return 0
 
 

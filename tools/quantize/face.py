@@ -179,6 +179,18 @@ def fer_template(x: np.ndarray, mesh: FaceMesh) -> tuple[np.ndarray, np.ndarray,
     return arr.mean(axis=0), arr.std(axis=0), len(found)
 
 
+def fer_head_angles(x: np.ndarray, mesh: FaceMesh) -> np.ndarray:
+    """Head (yaw, pitch, roll) in degrees of every FER face the landmark model finds (N x 3), read as
+    the runtime reads a face: the head poses the emotion model was trained on, which bound the poses
+    the runtime lets it classify (`edge.analysis.facecheck.EMOTION_YAW_DEG`)."""
+    out = []
+    for img in x:
+        lm = read_fer_face(img, mesh)
+        if lm is not None:
+            out.append(_angles(lm.points, cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_GRAY2BGR)))
+    return np.array(out) if out else np.full((0, 3), np.nan)
+
+
 def size_sweep(crops: list[FaceCrop], mesh: FaceMesh, sizes: Iterable[int] = SIZES_PX) -> list[dict[str, float]]:
     """Per target face size: how the head angles read on the frame shrunk so that the face box has
     that side differ from the full-size reading (median and p90 of the largest of |d yaw|, |d pitch|),
