@@ -283,8 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--val", type=Path, required=True, help="FER2013 public_test.npz")
     e.add_argument("--out", type=Path, required=True, help="output int8 .tflite")
     e.add_argument("--work", type=Path, help="folder for the float and pruned float models (default: build/quantize)")
-    e.add_argument("--epochs", type=int, default=80)
-    e.add_argument("--prune-epochs", type=int, default=10)
+    e.add_argument("--epochs", type=int, default=60)
+    e.add_argument("--prune-epochs", type=int, default=8)
     e.add_argument("--sparsity", type=float, default=0.55,
                    help="per-layer target for every conv and dense kernel (>= 0.5 is the contract)")
     e.add_argument("--widths", default="32,32:48,48:80,80:160",
