@@ -227,7 +227,8 @@ def cmd_evaluate_emotion(args: argparse.Namespace) -> int:
             entry = read_manifest(args.manifest)["models"].get(args.entry, {})
             acc = dict(entry.get("accuracy", {"data": args.data.name}))
             acc[args.stage] = {"accuracy7": round(s.accuracy7, 4), "accuracy3": round(s.accuracy3, 4), "n": s.n,
-                               "model": model.name, "command": _command_line()}
+                               "recall7": [round(float(r), 4) for r in s.recall7()],
+                               "confusion7": s.confusion7.tolist(), "model": model.name, "command": _command_line()}
             update_entry(args.manifest, args.entry, accuracy=acc)
     return 0
 

@@ -86,7 +86,8 @@ def render_card(entry: dict[str, Any]) -> str:
         for stage in ("baseline", "float", "pruned", "int8"):
             if stage in acc:
                 a = acc[stage]
-                lines.append(f"| {stage} | {a['accuracy7']:.4f} | {a['accuracy3']:.4f} | {a['n']} |")
+                label = f"{stage} ({a['model']})" if stage == "baseline" and "model" in a else stage
+                lines.append(f"| {label} | {a['accuracy7']:.4f} | {a['accuracy3']:.4f} | {a['n']} |")
         lines.append("")
     lat = entry.get("latency_ms")
     if lat:
@@ -113,7 +114,7 @@ def _emotion_sections(entry: dict[str, Any]) -> list[str]:
 
     lines: list[str] = []
     acc = entry.get("accuracy", {})
-    stages = [s for s in ("float", "pruned", "int8") if "recall7" in acc.get(s, {})]
+    stages = [s for s in ("baseline", "float", "pruned", "int8") if "recall7" in acc.get(s, {})]
     if stages:
         lines += ["Per-class recall (the share of each true class found):", "",
                   "| class | " + " | ".join(stages) + " | faces |", "| --- |" + " --- |" * (len(stages) + 1)]
