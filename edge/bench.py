@@ -34,7 +34,7 @@ from edge.session.stats import SessionStats
 
 logger = logging.getLogger(__name__)
 
-STAGES = ("decode", "preprocess", "pose", "features", "emotion", "statistics")
+STAGES = ("decode", "preprocess", "pose", "face", "features", "emotion", "statistics")
 KEEP = 4096  # recent samples per stage kept for percentiles: memory stays flat on long loops
 
 
@@ -129,7 +129,7 @@ class BenchResult:
         for name in STAGES:
             st = self.stages[name]
             per_frame = st.total_ms / self.frames if self.frames else 0.0
-            note = f"   ({st.n} face checks, {st.mean:.2f} ms each)" if name == "emotion" and st.n else ""
+            note = f"   ({st.n} face checks, {st.mean:.2f} ms each)" if name in ("face", "emotion") and st.n else ""
             lines.append(f"  {name:<12} {per_frame:8.2f} {st.pct(50):7.2f} {st.pct(90):7.2f}{note}")
         lines += [
             f"  {'analysis':<12} {self.per_frame_ms.mean:8.2f} {self.per_frame_ms.pct(50):7.2f} "
@@ -246,12 +246,14 @@ def run_bench(
             stages["preprocess"].add(tm["preprocess"])
             stages["pose"].add(tm["pose"])
             stages["features"].add(tm["features"])
+            if tm.get("face", 0.0) > 0.0:
+                stages["face"].add(tm["face"])
             if tm["emotion"] > 0.0:
                 stages["emotion"].add(tm["emotion"])
             if result.emotion is not None:
                 emotion_runs += 1
             stages["statistics"].add(st_ms)
-            per_frame.add(tm["preprocess"] + tm["pose"] + tm["features"] + tm["emotion"] + st_ms)
+            per_frame.add(tm["preprocess"] + tm["pose"] + tm.get("face", 0.0) + tm["features"] + tm["emotion"] + st_ms)
             frames += 1
             if t1 >= next_sample:
                 rss = rss_mb()

@@ -40,6 +40,7 @@ class ModelsConfig:
     pose_variant: Literal["lightning", "thunder"] = "lightning"
     threads: int = 2  # TFLite interpreter threads, 1..8
     emotion: bool = True  # run the emotion model at all
+    face: bool = True  # run the face landmark and iris models (head pose, gaze, aligned emotion crop)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ class AnalysisConfig:
     min_keypoint_score: float = 0.3  # a keypoint below this counts as not seen
     screen_side: Literal["left", "right"] = "left"  # side of the screen, as the presenter sees it
     crop_tracking: bool = True  # MoveNet crop-region tracking between frames
+    face_every: int = 3  # run the face landmark stage (head pose, gaze) on every Nth analysed frame
+    min_face_landmark_px: int = 48  # smallest face box side (frame pixels) the landmark model reads reliably
 
 
 @dataclass(frozen=True)
@@ -256,6 +259,8 @@ _CHECKS: dict[str, _Check] = {
     "analysis.emotion_every": _at_least(1),
     "analysis.min_face_px": _at_least(1),
     "analysis.min_keypoint_score": _share,
+    "analysis.face_every": _at_least(1),
+    "analysis.min_face_landmark_px": _between(16, 4096),
     "features.presence_min_keypoints": _between(1, 17),
     "features.facing_yaw_max_deg": _between(0, 90),
     "features.turned_yaw_min_deg": _between(0, 90),

@@ -60,8 +60,20 @@ def emotion_source() -> Path | None:
     return None
 
 
-def make_models_dir(dest: Path, pose: Path, emotion: Path | None = None, variant: str = "lightning") -> Path:
-    """A models folder holding copies of the given files and a manifest with their real hashes."""
+def face_sources() -> dict[str, Path]:
+    """The repository's face models by role (face_landmark, iris): empty when they are not built."""
+    out = {}
+    for role in M.FACE_ROLES:
+        path = _manifest_entry(REPO_MODELS, role)
+        if path is not None:
+            out[role] = path
+    return out
+
+
+def make_models_dir(dest: Path, pose: Path, emotion: Path | None = None, variant: str = "lightning",
+                    face: bool = True) -> Path:
+    """A models folder holding copies of the given files (and of the repository's face models unless
+    `face` is False) and a manifest with their real hashes."""
     dest.mkdir(parents=True, exist_ok=True)
     entries = {}
     name = f"movenet_{variant}_int8.tflite"
@@ -72,6 +84,9 @@ def make_models_dir(dest: Path, pose: Path, emotion: Path | None = None, variant
         shutil.copyfile(emotion, dest / "emotion_int8.tflite")
         entries["emotion_int8.tflite"] = {"file": "emotion_int8.tflite", "role": "emotion",
                                           "sha256": _sha(dest / "emotion_int8.tflite")}
+    for role, src in (face_sources() if face else {}).items():
+        shutil.copyfile(src, dest / src.name)
+        entries[src.name] = {"file": src.name, "role": role, "sha256": _sha(dest / src.name)}
     (dest / "manifest.json").write_text(json.dumps({"version": 1, "models": entries}), encoding="utf-8")
     return dest
 
@@ -81,8 +96,9 @@ def runtime_config(models_dir: Path, emotion: bool = True, **analysis: object) -
     from dataclasses import replace
 
     has_emotion = (models_dir / "emotion_int8.tflite").is_file()
+    has_face = all((models_dir / name).is_file() for name in M.FACE_FILES.values())
     cfg = Config()
-    cfg = replace(cfg, models=ModelsConfig(dir=models_dir, emotion=emotion and has_emotion))
+    cfg = replace(cfg, models=ModelsConfig(dir=models_dir, emotion=emotion and has_emotion, face=has_face))
     if analysis:
         cfg = replace(cfg, analysis=replace(cfg.analysis, **analysis))
     return cfg
@@ -105,8 +121,8 @@ def test_load_models_resolves_and_hashes(mdir: Path) -> None:
 
 
 def test_emotion_off_gives_no_emotion_model(mdir: Path) -> None:
-    ms = M.load_models(ModelsConfig(dir=mdir, emotion=False))
-    assert ms.emotion is None
+    ms = M.load_models(ModelsConfig(dir=mdir, emotion=False, face=False))
+    assert ms.emotion is None and ms.face_landmark is None and ms.iris is None
     assert set(ms.models_info()) == {"pose"}
 
 
@@ -179,16 +195,42 @@ def test_hashing_happens_once(mdir: Path, monkeypatch: pytest.MonkeyPatch) -> No
     cfg = runtime_config(mdir)
     analyzer = FrameAnalyzer(cfg)
     n_start = len(calls)
-    assert n_start == (2 if cfg.models.emotion else 1)
+    assert n_start == 1 + cfg.models.emotion + 2 * cfg.models.face
     frame = np.zeros((240, 320, 3), np.uint8)
     for i in range(3):
         analyzer.analyze(frame, i * 0.1)
     assert len(calls) == n_start
 
 
+def test_face_models_missing_or_corrupt_name_file_and_rebuild(tmp_path: Path) -> None:
+    faces = face_sources()
+    if len(faces) != 2:
+        pytest.skip("no face models in models/quantized (python -m tools.quantize face ...)")
+    d = make_models_dir(tmp_path / "m", pose_source())
+    ms = M.load_models(ModelsConfig(dir=d, emotion=False))
+    assert ms.face_landmark is not None and ms.iris is not None
+    assert set(ms.models_info()) == {"pose", "face_landmark", "iris"}
+    assert M.check_models(ModelsConfig(dir=d, emotion=False)) == []
+    iris = d / faces["iris"].name
+    with iris.open("r+b") as f:
+        f.seek(5000)
+        f.write(b"\x00\x01\x02\x03")
+    with pytest.raises(ModelError) as err:
+        M.load_models(ModelsConfig(dir=d, emotion=False))
+    msg = str(err.value)
+    assert iris.name in msg and "does not match the manifest" in msg
+    assert "python -m tools.quantize face" in msg and "models.face = false" in msg
+    (d / faces["face_landmark"].name).unlink()
+    (problem, *_) = M.check_models(ModelsConfig(dir=d, emotion=False))
+    assert "model file not found" in problem and faces["face_landmark"].name in problem
+    assert M.load_models(ModelsConfig(dir=d, emotion=False, face=False)).face_landmark is None
+
+
 def test_repository_manifest_verifies(models_dir: Path) -> None:
     """The committed pose model matches its manifest entry (fails while a rebuild is half-written)."""
     if _manifest_entry(models_dir, "pose") is None:
         pytest.skip("no pose model in models/quantized")
-    ms = M.load_models(ModelsConfig(dir=models_dir, emotion=False))
+    ms = M.load_models(ModelsConfig(dir=models_dir, emotion=False, face=len(face_sources()) == 2))
     assert len(ms.pose.sha256) == 64
+    for m in (ms.face_landmark, ms.iris):
+        assert m is None or (len(m.sha256) == 64 and m.path.stat().st_size < 3_000_000)

@@ -12,7 +12,8 @@ import pytest
 from test_models import emotion_source, make_models_dir, pose_source, runtime_config
 
 from edge.analysis.emotion import EMOTIONS7
-from edge.analysis.face import face_for_emotion
+from edge.analysis.face import face_box, face_for_emotion
+from edge.analysis.facecheck import EMOTION_MAX_YAW_DEG
 from edge.analysis.features import FrameFeatures
 from edge.analysis.models import load_models
 from edge.analysis.pipeline import STAGES, FrameAnalyzer, FrameResult
@@ -56,11 +57,21 @@ def test_frame_results_on_a_real_stream(mdir: Path, webcam_frames: list[tuple[fl
     nose = np.median(np.array([r.pose.xy[0] for r in results if r.pose is not None]), axis=0)
     assert 0.45 < nose[0] / w < 0.62 and 0.30 < nose[1] / h < 0.42
 
+    if cfg.models.face:  # the face stage reads her head on every 3rd frame: facing the camera
+        for i, r in enumerate(results):
+            assert (r.head is not None) == (i % 3 == 0), f"frame {i}: face stage off the cadence"
+            assert (r.timings_ms["face"] > 0) == (i % 3 == 0)
+        heads = [r.head for r in results if r.head is not None]
+        assert sum(abs(h.yaw_deg) < 30 and abs(h.pitch_deg) < 30 for h in heads) >= 0.8 * len(heads)
+        assert all(h.gaze_yaw_deg is not None and h.score >= 0.5 for h in heads)
     if not cfg.models.emotion:
         assert all(r.emotion is None for r in results)
         return
     for i, r in enumerate(results):
-        eligible = i % 3 == 0 and face_for_emotion(r.pose, 0.3, cfg.analysis.min_face_px) is not None
+        if cfg.models.face and face_box(r.pose, 0.3).size >= cfg.analysis.min_face_landmark_px:
+            eligible = i % 3 == 0 and r.head is not None and abs(r.head.yaw_deg) <= EMOTION_MAX_YAW_DEG
+        else:
+            eligible = i % 3 == 0 and face_for_emotion(r.pose, 0.3, cfg.analysis.min_face_px) is not None
         if i % 3:
             assert r.emotion is None and r.timings_ms["emotion"] == 0.0, f"frame {i}: emotion off the cadence"
         if r.emotion is not None:
@@ -71,7 +82,7 @@ def test_frame_results_on_a_real_stream(mdir: Path, webcam_frames: list[tuple[fl
             assert r.emotion_probs is None
         assert (r.emotion is not None) == eligible
     assert sum(r.emotion is not None for r in results) >= len(results) // 3 - 2
-    assert set(analyzer.models_info) == {"pose", "emotion"}
+    assert set(analyzer.models_info) == {"pose", "emotion"} | ({"face_landmark", "iris"} if cfg.models.face else set())
 
 
 def test_empty_room_and_reset(mdir: Path, webcam_frames: list[tuple[float, np.ndarray]]) -> None:
@@ -96,7 +107,7 @@ def test_empty_room_and_reset(mdir: Path, webcam_frames: list[tuple[float, np.nd
 def test_emotion_off(mdir: Path, webcam_frames: list[tuple[float, np.ndarray]]) -> None:
     cfg = runtime_config(mdir, emotion=False)
     analyzer = FrameAnalyzer(cfg)
-    assert set(analyzer.models_info) == {"pose"}
+    assert set(analyzer.models_info) == {"pose"} | ({"face_landmark", "iris"} if cfg.models.face else set())
     r = analyzer.analyze(webcam_frames[0][1], 0.0)
     assert r.emotion is None and r.emotion_probs is None
 

@@ -34,6 +34,7 @@ from typing import Literal
 
 import numpy as np
 
+from edge.analysis.headpose import HeadReading
 from edge.analysis.keypoints import BodyPart, Pose
 from edge.config import AnalysisConfig, FeaturesConfig
 
@@ -775,8 +776,9 @@ class FeatureExtractor:
     def baseline(self) -> dict[str, float | None]:
         return {k: b.value for k, b in self._baselines.items()}
 
-    def update(self, pose: Pose | None, t: float) -> FrameFeatures:
-        """Features of the frame at time `t` (seconds, any monotonic clock)."""
+    def update(self, pose: Pose | None, t: float, head: HeadReading | None = None) -> FrameFeatures:
+        """Features of the frame at time `t` (seconds, any monotonic clock); `head` is the face stage's
+        reading of this frame when it ran (the head-direction features are to take it over)."""
         cfg = self.cfg
         if pose is None or not is_present(pose, self.min_score, cfg.presence_min_keypoints):
             self._prev = None

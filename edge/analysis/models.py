@@ -1,10 +1,11 @@
 """Which model files the device runs, and proof that they are the ones the manifest describes.
 
-`models/quantized/manifest.json` (written by `python -m tools.quantize`) lists each int8 model with its
-role ("pose" or "emotion"), variant, sha256 and input contract. At start the device resolves the pose
-model for `models.pose_variant` and the emotion model, checks that each file exists and hashes to the
-manifest's sha256, and keeps the names and hashes for the summaries and the MQTT status: a summary
-then says exactly which model produced its numbers. Hashing happens once here, never per frame.
+`models/quantized/manifest.json` (written by `python -m tools.quantize`) lists each model with its
+role ("pose", "emotion", "face_landmark" or "iris"), variant, sha256 and input contract. At start the
+device resolves the pose model for `models.pose_variant`, the emotion model and the face models, checks
+that each file exists and hashes to the manifest's sha256, and keeps the names and hashes for the
+summaries and the MQTT status: a summary then says exactly which model produced its numbers. Hashing
+happens once here, never per frame.
 """
 
 from __future__ import annotations
@@ -24,12 +25,19 @@ logger = logging.getLogger(__name__)
 MANIFEST_NAME = "manifest.json"
 POSE_FILE = "movenet_{variant}_int8.tflite"  # the name tools.quantize gives a pose model
 EMOTION_FILE = "emotion_int8.tflite"
+FACE_FILES = {"face_landmark": "face_landmark_f16.tflite", "iris": "iris_landmark_f32.tflite"}
+FACE_ROLES = tuple(FACE_FILES)
 _HASH_CHUNK = 1 << 20
 
 
 def rebuild_command(role: str, variant: str | None = None, models_dir: Path | None = None) -> str:
     """The command that rebuilds a model, for error messages (paths as in the repository README)."""
     out = models_dir if models_dir is not None else Path("models/quantized")
+    if role in FACE_FILES:
+        return (f"python -m tools.quantize face --landmark ../shared/models/face/face_landmark.tflite "
+                f"--iris ../shared/models/face/iris_landmark.tflite --images ../shared/data/images "
+                f"--video ../shared/data/videos/slp_webcam_test_video.mp4 --out-dir {out} "
+                f"--manifest {out / MANIFEST_NAME}")
     if role == "pose":
         v = variant or "lightning"
         return (f"python -m tools.quantize movenet --variant {v} "
@@ -58,18 +66,23 @@ class ModelFile:
 
 @dataclass(frozen=True)
 class ModelSet:
-    """The models one analyser runs: the pose model, the emotion model (None when switched off), and
-    the interpreter thread count they are built with."""
+    """The models one analyser runs: the pose model, the emotion model and the face landmark and iris
+    models (None when switched off), and the interpreter thread count they are built with."""
 
     pose: ModelFile
     emotion: ModelFile | None
     threads: int = 2
+    face_landmark: ModelFile | None = None
+    iris: ModelFile | None = None
 
     def models_info(self) -> dict[str, dict[str, str]]:
         """`{role: {name, sha256}}` for summaries and the status topic."""
         out = {"pose": self.pose.info()}
         if self.emotion is not None:
             out["emotion"] = self.emotion.info()
+        for m in (self.face_landmark, self.iris):
+            if m is not None:
+                out[m.role] = m.info()
         return out
 
 
@@ -105,29 +118,39 @@ def _find(
     for name, entry in sorted(manifest.items()):
         if entry.get("role") == role and (variant is None or entry.get("variant") == variant):
             return name, entry
-    default = POSE_FILE.format(variant=variant) if role == "pose" else EMOTION_FILE
+    default = _default_file(role, variant)
     if default in manifest and manifest[default].get("role", role) == role:
         return default, manifest[default]
     return None
+
+
+def _default_file(role: str, variant: str | None) -> str:
+    if role == "pose":
+        return POSE_FILE.format(variant=variant)
+    return FACE_FILES.get(role, EMOTION_FILE)
+
+
+def _off_hint(role: str) -> str:
+    if role == "emotion":
+        return " (or set models.emotion = false)"
+    if role in FACE_FILES:
+        return " (or set models.face = false: head direction then comes from the keypoints alone)"
+    return ""
 
 
 def resolve_model(models_dir: Path, manifest: dict[str, dict[str, Any]], role: str,
                   variant: str | None = None, verify: bool = True) -> ModelFile:
     """Resolve and verify one model; ModelError naming the file and how to rebuild it."""
     models_dir = Path(models_dir)
-    hint = f"rebuild it with `{rebuild_command(role, variant)}`"
-    if role == "emotion":
-        hint += " (or set models.emotion = false)"
+    hint = f"rebuild it with `{rebuild_command(role, variant)}`" + _off_hint(role)
     found = _find(manifest, role, variant)
     what = f"{role} model" + (f" ({variant})" if variant else "")
     if found is None:
-        expected = POSE_FILE.format(variant=variant) if role == "pose" else EMOTION_FILE
+        expected = _default_file(role, variant)
         raise ModelError(f"{what}: {models_dir / MANIFEST_NAME} lists no {expected}; {hint}")
     name, entry = found
     if isinstance(entry.get("command"), str) and entry["command"].strip():
-        hint = f"rebuild it with `{entry['command'].strip()}`"  # the exact command that built it
-        if role == "emotion":
-            hint += " (or set models.emotion = false)"
+        hint = f"rebuild it with `{entry['command'].strip()}`" + _off_hint(role)  # the exact command
     path = models_dir / str(entry.get("file") or name)
     expected_sha = str(entry.get("sha256", "")).lower()
     if not path.is_file():
@@ -148,9 +171,11 @@ def load_models(cfg: Config | ModelsConfig, verify: bool = True) -> ModelSet:
     manifest = read_manifest(mc.dir)
     pose = resolve_model(mc.dir, manifest, "pose", mc.pose_variant, verify)
     emotion = resolve_model(mc.dir, manifest, "emotion", None, verify) if mc.emotion else None
-    logger.info("models: pose %s (%s...)%s", pose.name, pose.sha256[:12],
-                f", emotion {emotion.name} ({emotion.sha256[:12]}...)" if emotion else ", emotion off")
-    return ModelSet(pose, emotion, mc.threads)
+    face = [resolve_model(mc.dir, manifest, role, None, verify) for role in FACE_ROLES] if mc.face else [None, None]
+    logger.info("models: pose %s (%s...)%s%s", pose.name, pose.sha256[:12],
+                f", emotion {emotion.name} ({emotion.sha256[:12]}...)" if emotion else ", emotion off",
+                "".join(f", {m.role} {m.name} ({m.sha256[:12]}...)" for m in face if m) or ", face off")
+    return ModelSet(pose, emotion, mc.threads, face[0], face[1])
 
 
 def check_models(cfg: Config | ModelsConfig) -> list[str]:
@@ -161,6 +186,7 @@ def check_models(cfg: Config | ModelsConfig) -> list[str]:
     model's shapes) is found before the service starts.
     """
     from edge.analysis.emotion import EmotionClassifier
+    from edge.analysis.facemesh import FaceMesh
     from edge.analysis.pose import PoseEstimator
 
     mc = cfg.models if isinstance(cfg, Config) else cfg
@@ -171,12 +197,18 @@ def check_models(cfg: Config | ModelsConfig) -> list[str]:
     wanted: list[tuple[str, str | None]] = [("pose", mc.pose_variant)]
     if mc.emotion:
         wanted.append(("emotion", None))
+    if mc.face:
+        wanted += [(role, None) for role in FACE_ROLES]
     problems: list[str] = []
     for role, variant in wanted:
         try:
             model = resolve_model(mc.dir, manifest, role, variant)
             if role == "pose":
                 PoseEstimator(model.path, threads=1)
+            elif role == "face_landmark":
+                FaceMesh(model.path, None, threads=1)
+            elif role == "iris":
+                FaceMesh.check_iris(model.path)
             else:
                 EmotionClassifier(model.path, threads=1)
         except ModelError as exc:

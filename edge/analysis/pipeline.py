@@ -1,4 +1,5 @@
-"""One analysed frame, end to end: pose (with crop tracking), frame features, and now and then emotion.
+"""One analysed frame, end to end: pose (with crop tracking), now and then a face check (landmarks,
+head pose, gaze, emotion), and frame features.
 
 This is the contract the daemon, `ppt-edge analyze` and `ppt-edge bench` share:
 
@@ -20,8 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.analysis.emotion import EmotionClassifier
-from edge.analysis.face import FaceCropper, face_for_emotion
-from edge.analysis.features import FeatureExtractor, FrameFeatures
+from edge.analysis.facecheck import FaceCheck
+from edge.analysis.facemesh import FaceMesh
+from edge.analysis.features import FeatureExtractor, FrameFeatures, is_present
+from edge.analysis.headpose import HeadReading
 from edge.analysis.keypoints import Pose
 from edge.analysis.models import ModelSet, load_models
 from edge.analysis.pose import CropTracker, PoseEstimator
@@ -29,7 +32,7 @@ from edge.config import Config
 
 logger = logging.getLogger(__name__)
 
-STAGES = ("preprocess", "pose", "features", "emotion")
+STAGES = ("preprocess", "pose", "face", "features", "emotion")
 
 
 @dataclass
@@ -42,14 +45,18 @@ class FrameResult:
     emotion: int | None  # index into EMOTIONS7 when the emotion model ran on this frame
     emotion_probs: np.ndarray | None
     timings_ms: dict[str, float]
+    head: HeadReading | None = None  # the face stage's reading when it ran on this frame and found a face
 
 
 class FrameAnalyzer:
     """Pose, features and emotion for a stream of frames of one camera (or recording).
 
-    Emotion runs on every `analysis.emotion_every`-th analysed frame with a presenter in view (the
-    1st, the (N+1)th, ...), and only when the face is frontal and at least `analysis.min_face_px` on a
-    side: faces change slower than hands, and a turned or tiny face tells the model nothing.
+    The face stage (landmarks, head pose, gaze) runs on every `analysis.face_every`-th analysed frame
+    with a presenter in view (the 1st, the (N+1)th, ...), emotion on every `analysis.emotion_every`-th
+    (the landmarks run then too, to align its crop): faces change slower than hands. Which faces are
+    read and how is `edge.analysis.facecheck`'s business. Both run in line, on the analysing thread:
+    one check costs a few milliseconds (docs/face.md), far inside a frame period at `analysis.fps`,
+    so it never delays the next pose frame there, and `analyze` and `bench` stay deterministic.
     Not thread-safe: one analyser per analysing thread.
     """
 
@@ -60,10 +67,13 @@ class FrameAnalyzer:
         self._min_score = a.min_keypoint_score
         self._pose = PoseEstimator(self.models.pose.path, self.models.threads)
         self._emotion: EmotionClassifier | None = None
-        self._cropper: FaceCropper | None = None
         if cfg.models.emotion and self.models.emotion is not None:
             self._emotion = EmotionClassifier(self.models.emotion.path, self.models.threads)
-            self._cropper = FaceCropper(self._emotion.input_size)
+        mesh = None
+        if cfg.models.face and self.models.face_landmark is not None:
+            iris = self.models.iris.path if self.models.iris is not None else None
+            mesh = FaceMesh(self.models.face_landmark.path, iris, self.models.threads)
+        self._face = FaceCheck(mesh, self._emotion, self._min_score, a.min_face_px, a.min_face_landmark_px)
         self._tracker = CropTracker(enabled=a.crop_tracking)
         self._features = FeatureExtractor(cfg.features, a)
         self._with_person = 0  # analysed frames with a presenter since the last reset
@@ -74,6 +84,9 @@ class FrameAnalyzer:
         info = self.models.models_info()
         if self._emotion is None:
             info.pop("emotion", None)
+        if self._face.mesh is None:
+            info.pop("face_landmark", None)
+            info.pop("iris", None)
         return info
 
     @property
@@ -90,6 +103,10 @@ class FrameAnalyzer:
     def emotion_enabled(self) -> bool:
         return self._emotion is not None
 
+    @property
+    def face_enabled(self) -> bool:
+        return self._face.mesh is not None
+
     def reset(self) -> None:
         """A new session: the full frame again, and no speeds, baseline or sway from the last one."""
         self._tracker.reset()
@@ -99,37 +116,33 @@ class FrameAnalyzer:
     def analyze(self, frame_bgr: np.ndarray, t: float) -> FrameResult:
         """Analyse one BGR frame taken at time `t` (seconds; the feature speeds use differences)."""
         h, w = frame_bgr.shape[:2]
+        a = self.cfg.analysis
         pose = self._pose.estimate(frame_bgr, self._tracker.region(w, h))
+        face = None
+        if is_present(pose, self._min_score, self.cfg.features.presence_min_keypoints):
+            n = self._with_person
+            self._with_person += 1
+            face = self._face.run(frame_bgr, pose, t, head=n % a.face_every == 0, emotion=n % a.emotion_every == 0)
+        head = face.head if face is not None else None
         t0 = time.perf_counter()
-        features = self._features.update(pose, t)
+        features = self._features.update(pose, t, head)
         t1 = time.perf_counter()
         present = features.present
         self._tracker.update(pose if present else None)  # lost: the next frame starts from the full frame
 
-        emotion: int | None = None
-        probs: np.ndarray | None = None
-        emotion_ms = 0.0
-        if present:
-            self._with_person += 1
-            if self._emotion is not None and (self._with_person - 1) % self.cfg.analysis.emotion_every == 0:
-                t2 = time.perf_counter()
-                box = face_for_emotion(pose, self._min_score, self.cfg.analysis.min_face_px)
-                if box is not None:
-                    assert self._cropper is not None
-                    p = self._emotion.classify(self._cropper.crop(frame_bgr, box))
-                    probs = p.copy()
-                    emotion = int(np.argmax(probs))
-                emotion_ms = (time.perf_counter() - t2) * 1000.0
+        probs = face.emotion_probs if face is not None and present else None
         return FrameResult(
             t=t,
             pose=pose if present else None,
             features=features,
-            emotion=emotion,
+            emotion=int(np.argmax(probs)) if probs is not None else None,
             emotion_probs=probs,
             timings_ms={
                 "preprocess": self._pose.last_preprocess_ms,
                 "pose": self._pose.last_invoke_ms,
+                "face": face.face_ms if face is not None else 0.0,
                 "features": (t1 - t0) * 1000.0,
-                "emotion": emotion_ms,
+                "emotion": face.emotion_ms if face is not None else 0.0,
             },
+            head=head if present else None,
         )

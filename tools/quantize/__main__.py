@@ -274,6 +274,122 @@ def cmd_emotion_crops(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pose_model(models_dir: Path) -> Path:
+    from edge.analysis.models import POSE_FILE
+
+    path = models_dir / POSE_FILE.format(variant="lightning")
+    if not path.is_file():
+        raise SourceError(f"{path}: the pose model that finds the faces is missing (python -m tools.quantize movenet)")
+    return path
+
+
+def cmd_face(args: argparse.Namespace) -> int:
+    from tools.quantize import face as fq
+    from tools.quantize.latency import median_invoke_ms
+    from tools.quantize.manifest import record_model, update_entry
+    from tools.quantize.sources import check_source
+
+    sources = {"landmark": (str(args.landmark), check_source(args.landmark)),
+               "iris": (str(args.iris), check_source(args.iris))}
+    crops = fq.face_crops([*(args.images or []), *(args.video or [])], _pose_model(args.out_dir),
+                          video_every=args.video_every, reference=args.landmark)
+    print(f"{len(crops)} real face crops")
+    res = fq.build(args.landmark, args.iris, args.out_dir, crops, args.int8_landmark, args.int8_iris)
+    lat = median_invoke_ms({"landmark": res.landmark, "iris": res.iris}, threads=2, rounds=args.rounds)
+    lat1 = median_invoke_ms({"landmark": res.landmark, "iris": res.iris}, threads=1, rounds=args.rounds)
+    if args.manifest:
+        for role, path, src, precision in (("face_landmark", res.landmark, "landmark", "float16 weights"),
+                                           ("iris", res.iris, "iris", "float32 weights")):
+            name = "landmark" if role == "face_landmark" else "iris"
+            record_model(args.manifest, path, role=role, command=_command_line(),
+                         sources={src: sources[src]},
+                         extra={"precision": precision if "int8" not in path.name else "int8",
+                                "quantization": {"choice": res.choice[role], "measured": res.measured,
+                                                 "tolerance": {"mean_px": fq.MAX_MEAN_PX,
+                                                               "angle_deg": fq.MAX_ANGLE_DEG},
+                                                 "crops": len(crops)}})
+            update_entry(args.manifest, path.name, latency_ms={
+                "threads1": round(lat1[name], 3), "threads2": round(lat[name], 3), "references": [],
+                "rounds": args.rounds, "machine": f"{os.uname().machine} {os.cpu_count()} cores",
+                "command": _command_line()})
+    for p in (res.landmark, res.iris):
+        print(f"wrote {p} ({p.stat().st_size} bytes)")
+    return 0
+
+
+def cmd_fer_template(args: argparse.Namespace) -> int:
+    from edge.analysis.facemesh import FaceMesh
+    from tools.quantize import face as fq
+    from tools.quantize.fer import load_fer
+
+    x, _, _ = load_fer(args.data, limit=args.limit)
+    mean, std, n = fq.fer_template(x, FaceMesh(args.landmark, None, threads=2))
+    print(f"FER template from {n} of {len(x)} faces (48x48 pixel coordinates, mean +- sd):")
+    for name, m, s in zip(("right eye", "left eye", "mouth"), mean, std, strict=True):
+        print(f"  {name:9s} x={m[0]:.2f} +- {s[0]:.2f}  y={m[1]:.2f} +- {s[1]:.2f}")
+    return 0
+
+
+def cmd_face_size(args: argparse.Namespace) -> int:
+    from edge.analysis.facemesh import FaceMesh
+    from tools.quantize import face as fq
+
+    crops = fq.face_crops([*(args.images or []), *(args.video or [])], _pose_model(args.models_dir),
+                          video_every=args.video_every, min_px=args.min_px, reference=args.landmark)
+    from collections import Counter
+
+    origin = Counter(c.name.split(":")[0].split("#")[0] for c in crops)
+    print(f"{len(crops)} faces of at least {args.min_px:g} px (face box side): "
+          + ", ".join(f"{k} {v}" for k, v in sorted(origin.items())))
+    mesh = FaceMesh(args.landmark, None, threads=2)
+    print(f"  {'face px':>8} {'faces':>6} {'found':>6} {'median deg':>11} {'p90 deg':>8}")
+    for r in fq.size_sweep(crops, mesh):
+        print(f"  {r['size_px']:8d} {r['faces']:6d} {r['found']:6d} {r['median_deg']:11.2f} {r['p90_deg']:8.2f}")
+    return 0
+
+
+def cmd_face_readings(args: argparse.Namespace) -> int:
+    """Head readings of the runtime's face stage over real videos (the figures of docs/face.md)."""
+    import dataclasses
+
+    import cv2
+    import numpy as np
+
+    from edge.analysis.pipeline import FrameAnalyzer
+    from edge.config import Config
+
+    cfg = Config()
+    cfg = dataclasses.replace(cfg, analysis=dataclasses.replace(cfg.analysis, face_every=1))
+    analyzer = FrameAnalyzer(cfg)
+    for video in args.video:
+        cap = cv2.VideoCapture(str(video))
+        fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+        step, i, rows = max(1, round(fps / args.fps)), 0, []
+        analyzer.reset()
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            if i % step == 0:
+                h = analyzer.analyze(frame, i / fps).head
+                rows.append((i / fps, h.yaw_deg, h.pitch_deg, h.gaze_pitch_deg if h.gaze_pitch_deg is not None
+                             else np.nan) if h else (i / fps, np.nan, np.nan, np.nan))
+            i += 1
+        cap.release()
+        a = np.array(rows)
+        for t0, t1 in [(0.0, np.inf)] + ([(0.0, args.until)] if args.until else []):
+            part = a[(a[:, 0] >= t0) & (a[:, 0] < t1)]
+            ok = np.isfinite(part[:, 1])
+            if not ok.any():
+                print(f"{video.name} [{t0:g}, {t1:g}) s: no face read in {len(part)} frames")
+                continue
+            y, p, g = part[ok, 1], part[ok, 2], part[ok, 3]
+            print(f"{video.name} [{t0:g}, {t1:g}) s: {int(ok.sum())} of {len(part)} frames read; yaw {y.min():.1f} "
+                  f"/ {np.median(y):.1f} / {y.max():.1f}; pitch {p.min():.1f} / {np.median(p):.1f} / {p.max():.1f} "
+                  f"(min / median / max deg); gaze pitch median {np.nanmedian(g):.1f}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tools.quantize", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true")
@@ -370,6 +486,42 @@ def build_parser() -> argparse.ArgumentParser:
     ec.add_argument("--manifest", type=Path, help="record the figures in this manifest.json ...")
     ec.add_argument("--entry", default="emotion_int8.tflite", help="... under this model's entry")
     ec.set_defaults(func=cmd_emotion_crops)
+
+    fa = sub.add_parser("face", help="MediaPipe face landmark + iris models: check, measure against the source, "
+                                     "record (keeps float where int8 costs too much)")
+    fa.add_argument("--landmark", type=Path, required=True, help="face_landmark.tflite (shared/models/face)")
+    fa.add_argument("--iris", type=Path, required=True, help="iris_landmark.tflite (shared/models/face)")
+    fa.add_argument("--images", type=Path, action="append", help="folder of real photos with faces")
+    fa.add_argument("--video", type=Path, action="append", help="real video with faces")
+    fa.add_argument("--video-every", type=int, default=5)
+    fa.add_argument("--int8-landmark", type=Path, help="an int8 rebuild of the landmark model to measure and "
+                                                        "keep if it agrees with the source")
+    fa.add_argument("--int8-iris", type=Path, help="the same for the iris model")
+    fa.add_argument("--rounds", type=int, default=100)
+    fa.add_argument("--out-dir", type=Path, required=True)
+    fa.add_argument("--manifest", type=Path)
+    fa.set_defaults(func=cmd_face)
+
+    ft = sub.add_parser("fer-template", help="mean eye and mouth centres of FER2013 faces (the emotion crop)")
+    ft.add_argument("--landmark", type=Path, default=Path("../shared/models/face/face_landmark.tflite"))
+    ft.add_argument("--data", type=Path, required=True, help="FER2013 .npz")
+    ft.add_argument("--limit", type=int, default=600)
+    ft.set_defaults(func=cmd_fer_template)
+
+    fs = sub.add_parser("face-size", help="head-angle error against full size as faces shrink")
+    fs.add_argument("--landmark", type=Path, default=Path("../shared/models/face/face_landmark.tflite"))
+    fs.add_argument("--images", type=Path, action="append")
+    fs.add_argument("--video", type=Path, action="append")
+    fs.add_argument("--video-every", type=int, default=3)
+    fs.add_argument("--min-px", type=float, default=150.0, help="faces at least this large are the references")
+    fs.add_argument("--models-dir", type=Path, default=Path("models/quantized"))
+    fs.set_defaults(func=cmd_face_size)
+
+    fr = sub.add_parser("face-readings", help="head yaw/pitch the runtime's face stage reads over real videos")
+    fr.add_argument("--video", type=Path, action="append", required=True)
+    fr.add_argument("--fps", type=float, default=5.0, help="frames read per second of video")
+    fr.add_argument("--until", type=float, help="also report the first this many seconds on their own")
+    fr.set_defaults(func=cmd_face_readings)
     return p
 
 

@@ -13,6 +13,10 @@ _SOURCES = {
     "emotion": ("Our own CNN, trained from scratch on FER2013 (Goodfellow et al. 2013); data from the split "
                 "files in shared/data/fer2013 (see shared/SOURCES.md)",
                 "weights: Apache-2.0 (ours); FER2013 is for research use"),
+    "face_landmark": ("MediaPipe Face Mesh face_landmark.tflite (google-ai-edge/mediapipe@33d683c, "
+                      "mediapipe/modules/face_landmark; see shared/SOURCES.md)", "Apache-2.0"),
+    "iris": ("MediaPipe Iris iris_landmark.tflite (google-ai-edge/mediapipe@33d683c, "
+             "mediapipe/modules/iris_landmark; see shared/SOURCES.md)", "Apache-2.0"),
 }
 
 
@@ -54,7 +58,20 @@ def render_card(entry: dict[str, Any]) -> str:
                   "happy, sad, surprise, neutral",
                   "- built in: the mirror-image average (the face and its mirror image as a batch of two inside "
                   "one invoke); no other front end: a plain 48×48 network"]
+    if role in ("face_landmark", "iris"):
+        lines += ["- pixels: RGB in [0, 1] of a square region upright to the eye line (face: 1.55 face-box sides "
+                  "around the keypoint face box; iris: 2.3 eye-corner distances around each eye, the image-right "
+                  "eye mirrored); see docs/face.md",
+                  f"- precision: {entry.get('precision')}"]
     lines += ["", "## Measured", ""]
+    qz = entry.get("quantization")
+    if qz:
+        lines += [f"Quantization: {qz.get('choice')}. Agreement with the source model on {qz.get('crops')} real face "
+                  "crops (landmark distance in pixels of the model input; head-angle difference it causes; "
+                  f"tolerance for a candidate: {qz.get('tolerance')}):", ""]
+        for name, m in sorted(qz.get("measured", {}).items()):
+            lines.append(f"- {name}: {m}")
+        lines += ["", "```", entry.get("command", ""), "```", ""]
     ag = entry.get("agreement")
     if ag:
         lines += [f"Keypoint agreement with the float model on {ag['images']} real photos and video frames "

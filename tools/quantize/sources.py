@@ -20,6 +20,8 @@ KNOWN_SHA256 = {
     "emotion.bin": "927ac8224f356ab1e68c2bcfbfa07b0c8567047d1bcf817388ba6e38214c4987",
     "train.npz": "39fc09c5b99e543d8555b657d97b53823c19b459ab9047b2368344787ea72407",
     "public_test.npz": "5456877e02e81a90c8944724ae8f182bd6da6b84bff0656d835925cf6a02366b",
+    "face_landmark.tflite": "c603fa6149219a3e9487dc9abd7a0c24474c77263273d24868378cdf40aa26d1",
+    "iris_landmark.tflite": "d1744d2a09c25f501d39eba4faff47e53ecca8852c5ce19bce8eeac39357521f",
     "lite-model_movenet_singlepose_lightning_tflite_int8_4.tflite":
         "cd7cc22fa946e5d146a7b98d496853e1923e22828d3972d579973f27f91bb105",
 }

@@ -1,0 +1,166 @@
+"""MediaPipe's face landmark and iris models through the TFLite interpreter, on regions the pose gives.
+
+Pre- and post-processing follow MediaPipe's own graphs (mediapipe/modules/face_landmark/
+face_landmark_cpu.pbtxt, iris_landmark/iris_landmark_cpu.pbtxt and
+iris_landmark_left_and_right_from_face_landmarks_cpu.pbtxt):
+- face: a square region, upright to the eye line, border pixels repeated where it leaves the frame,
+  scaled to 192x192 RGB in [0, 1]; out come 468 (x, y, z) in input pixels and a face-presence logit
+  (MediaPipe gates on sigmoid > 0.1 while tracking and its detector-free ports on 0.5; we keep the
+  landmarks only above `MIN_FACE_SCORE`, since a crop from keypoints may hold the back of a head);
+- iris: per eye, a square 2.3x the distance between the eye corners (landmarks 33-133 and 362-263),
+  upright to the corner line, 64x64 RGB in [0, 1]; the model knows only the eye on the image left,
+  so the other one is mirrored in and its points mirrored back; out come 71 eye-contour and brow
+  points and 5 iris points (centre first) in input pixels.
+
+One interpreter per model, built once; inputs are written straight into the interpreter's input
+tensors (no intermediate float buffers); nothing grows per frame. Not thread-safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge.analysis.face import SquareRoi, model_to_frame, roi_matrix, warp_region
+from edge.analysis.inference import REBUILD_HINT, ModelError, load_interpreter
+
+logger = logging.getLogger(__name__)
+
+NUM_LANDMARKS = 468
+NUM_CONTOUR = 71
+NUM_IRIS = 5
+MIN_FACE_SCORE = 0.5  # face-presence probability below which a crop's landmarks are not used
+IRIS_ROI_SCALE = 2.3  # eye region side in eye-corner distances (MediaPipe's 25% margin around the eye)
+# (image-left corner, image-right corner) of each eye as seen from the front; the first is the
+# presenter's right eye, fed to the iris model as it is, the second mirrored.
+EYE_CORNERS = ((33, 133), (362, 263))
+
+
+@dataclass(frozen=True, slots=True)
+class FaceLandmarks:
+    """One landmark reading: 468 points (x, y in frame pixels; z in the same pixel scale, toward the
+    camera negative, as MediaPipe's), the face-presence probability, and the region it was read from."""
+
+    points: np.ndarray
+    score: float
+    roi: SquareRoi
+
+
+@dataclass(frozen=True, slots=True)
+class EyeReading:
+    """One eye from the iris model, in frame pixels: its two corners (image-left first), the iris
+    centre and the iris radius (mean distance of the 4 iris rim points to the centre)."""
+
+    corners: np.ndarray  # (2, 2)
+    iris: np.ndarray  # (2,)
+    iris_radius: float
+
+
+class _Runner:
+    """One float model with a square RGB input: the region goes through `warp_region` into a reused
+    uint8 buffer, then scaled to [0, 1] into the interpreter's own input tensor."""
+
+    def __init__(self, path: Path, threads: int, what: str, outputs: tuple[int, ...]) -> None:
+        self.path = Path(path)
+        self._interp = load_interpreter(self.path, threads=threads)
+        inp = self._interp.get_input_details()
+        outp = self._interp.get_output_details()
+        shape = [int(d) for d in inp[0]["shape"]] if len(inp) == 1 else []
+        if len(shape) != 4 or shape[0] != 1 or shape[1] != shape[2] or shape[3] != 3:
+            raise ModelError(f"{self.path}: {what} input must be one 1xNxNx3 tensor, got "
+                             f"{[list(d['shape']) for d in inp]}; {REBUILD_HINT}")
+        if np.dtype(inp[0]["dtype"]) != np.float32:
+            raise ModelError(f"{self.path}: {what} input must be float32 (RGB in [0, 1]), got "
+                             f"{np.dtype(inp[0]['dtype'])}; {REBUILD_HINT}")
+        sizes = sorted(int(np.prod(d["shape"])) for d in outp)
+        if sizes != sorted(outputs):
+            raise ModelError(f"{self.path}: {what} outputs must hold {sorted(outputs)} values, got {sizes}; "
+                             f"{REBUILD_HINT}")
+        self.size = shape[1]
+        self._input_index = int(inp[0]["index"])
+        self._outputs = {int(np.prod(d["shape"])): int(d["index"]) for d in outp}
+        self._rgb = np.empty((self.size, self.size, 3), dtype=np.uint8)
+
+    def run(self, frame_bgr: np.ndarray, roi: SquareRoi, flip: bool = False) -> None:
+        warp_region(frame_bgr, roi_matrix(roi, self.size, flip), self._rgb)
+        view = self._interp.tensor(self._input_index)()  # a view of the input tensor, not a copy
+        np.multiply(self._rgb, np.float32(1.0 / 255.0), out=view[0], casting="unsafe")
+        del view  # the interpreter refuses to run while a view of its buffers is alive
+        self._interp.invoke()
+
+    def output(self, n_values: int) -> np.ndarray:
+        return np.array(self._interp.get_tensor(self._outputs[n_values]), dtype=np.float32).reshape(-1)
+
+    def invoke(self) -> None:
+        self._interp.invoke()
+
+
+class FaceMesh:
+    """Face landmarks (and, when an iris model is given, the irises) on regions of BGR frames.
+
+    After each call `last_ms` holds the time of that call (crop, invoke and decoding).
+    """
+
+    def __init__(self, landmark_path: Path, iris_path: Path | None = None, threads: int = 2) -> None:
+        self._face = _Runner(landmark_path, threads, "face landmark model", (NUM_LANDMARKS * 3, 1))
+        self._iris = (_Runner(iris_path, threads, "iris model", (NUM_CONTOUR * 3, NUM_IRIS * 3))
+                      if iris_path is not None else None)
+        self.last_ms = 0.0
+
+    @staticmethod
+    def check_iris(path: Path) -> None:
+        """Load an iris model once and check its contract (ModelError naming the file if it fails)."""
+        _Runner(path, 1, "iris model", (NUM_CONTOUR * 3, NUM_IRIS * 3))
+
+    @property
+    def has_iris(self) -> bool:
+        return self._iris is not None
+
+    @property
+    def input_size(self) -> int:
+        return self._face.size
+
+    def landmarks(self, frame_bgr: np.ndarray, roi: SquareRoi) -> FaceLandmarks:
+        """The landmarks in `roi` of the frame, with the face-presence probability (check `score`
+        against `MIN_FACE_SCORE` before using the points)."""
+        t0 = time.perf_counter()
+        self._face.run(frame_bgr, roi)
+        raw = self._face.output(NUM_LANDMARKS * 3).reshape(NUM_LANDMARKS, 3)
+        logit = float(self._face.output(1)[0])
+        score = 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, logit))))
+        pts = np.empty((NUM_LANDMARKS, 3), dtype=np.float64)
+        pts[:, :2] = model_to_frame(raw[:, :2], roi, self._face.size)
+        pts[:, 2] = raw[:, 2] * (roi.side / self._face.size)
+        self.last_ms = (time.perf_counter() - t0) * 1000.0
+        return FaceLandmarks(pts, score, roi)
+
+    def eyes(self, frame_bgr: np.ndarray, face: FaceLandmarks) -> tuple[EyeReading, EyeReading] | None:
+        """Both eyes (image-left eye first) from the iris model, or None without an iris model."""
+        if self._iris is None:
+            return None
+        t0 = time.perf_counter()
+        out = []
+        for k, (a, b) in enumerate(EYE_CORNERS):
+            pa, pb = face.points[a, :2], face.points[b, :2]
+            d = pb - pa
+            roi = SquareRoi(float(pa[0] + pb[0]) / 2.0, float(pa[1] + pb[1]) / 2.0,
+                            max(float(np.hypot(*d)), 1.0) * IRIS_ROI_SCALE, math.atan2(float(d[1]), float(d[0])))
+            flip = k == 1
+            self._iris.run(frame_bgr, roi, flip)
+            contour = self._iris.output(NUM_CONTOUR * 3).reshape(NUM_CONTOUR, 3)
+            iris = self._iris.output(NUM_IRIS * 3).reshape(NUM_IRIS, 3)
+            size = self._iris.size
+            # contour points 0 and 8 are the eye corners (MediaPipe's eye-contour order)
+            corners = model_to_frame(contour[[0, 8], :2], roi, size, flip)
+            ring = model_to_frame(iris[:, :2], roi, size, flip)
+            if corners[0, 0] > corners[1, 0]:
+                corners = corners[::-1].copy()
+            radius = float(np.mean(np.hypot(*(ring[1:] - ring[0]).T)))
+            out.append(EyeReading(corners, ring[0].copy(), radius))
+        self.last_ms = (time.perf_counter() - t0) * 1000.0
+        return out[0], out[1]

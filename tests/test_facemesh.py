@@ -1,0 +1,144 @@
+"""The face stage on real frames through the real interpreter: MediaPipe's landmark and iris models on
+the face box the pose gives, head angles from them, and `python -m tools.quantize face`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from test_models import face_sources, pose_source
+
+from edge.analysis.face import SquareRoi, face_box, landmark_roi
+from edge.analysis.facecheck import FaceCheck
+from edge.analysis.facemesh import MIN_FACE_SCORE, FaceMesh
+from edge.analysis.pose import PoseEstimator
+
+MIN = 0.3
+
+
+@pytest.fixture(scope="module")
+def pose() -> PoseEstimator:
+    return PoseEstimator(pose_source(), threads=2)
+
+
+@pytest.fixture(scope="module")
+def mesh() -> FaceMesh:
+    faces = face_sources()
+    if len(faces) != 2:
+        pytest.skip("no face models in models/quantized (python -m tools.quantize face ...)")
+    return FaceMesh(faces["face_landmark"], faces["iris"], threads=2)
+
+
+@pytest.fixture(scope="module")
+def check(mesh: FaceMesh) -> FaceCheck:
+    return FaceCheck(mesh, None, MIN, min_face_px=40, min_landmark_px=48)
+
+
+def _frames(path: Path, every: int, limit: int | None = None) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(path))
+    out, i = [], 0
+    while limit is None or len(out) < limit:
+        ok, f = cap.read()
+        if not ok:
+            break
+        if i % every == 0:
+            out.append(f)
+        i += 1
+    cap.release()
+    return out
+
+
+def test_grace_hopper_faces_the_camera(images_dir: Path, pose: PoseEstimator, mesh: FaceMesh,
+                                       check: FaceCheck) -> None:
+    img = cv2.imread(str(images_dir / "coral_grace_hopper.bmp"))
+    p = pose.estimate(img)
+    box = face_box(p, MIN)
+    assert box is not None and box.size > 150
+    lm = mesh.landmarks(img, landmark_roi(box))
+    assert lm.score > 0.9 and lm.points.shape == (468, 3)
+    # the landmarks sit on the face the keypoints saw: nose tip next to MoveNet's nose
+    assert np.hypot(*(lm.points[1, :2] - p.xy[0])) < 0.15 * box.size
+    r = check.run(img, p, 0.0, head=True, emotion=False)
+    assert r.head is not None and r.landmarks is not None
+    assert abs(r.head.yaw_deg) < 10 and abs(r.head.pitch_deg) < 15 and abs(r.head.roll_deg) < 10
+    assert r.head.gaze_yaw_deg is not None and abs(r.head.gaze_yaw_deg) < 15
+    assert r.head.gaze_pitch_deg is not None and abs(r.head.gaze_pitch_deg) < 15
+    assert r.head.face_px == pytest.approx(lm.roi.side) and r.face_ms > 0
+    eyes = mesh.eyes(img, lm)
+    assert eyes is not None
+    for e in eyes:  # each iris between its eye's corners, a plausible size
+        assert e.corners[0, 0] < e.iris[0] < e.corners[1, 0]
+        assert 0.1 < e.iris_radius / np.hypot(*(e.corners[1] - e.corners[0])) < 0.5
+
+
+def test_no_face_in_a_crop_of_background(images_dir: Path, mesh: FaceMesh) -> None:
+    img = cv2.imread(str(images_dir / "coral_grace_hopper.bmp"))
+    assert mesh.landmarks(img, SquareRoi(60.0, 60.0, 100.0)).score < MIN_FACE_SCORE  # the flag, no face
+
+
+def test_squats_woman_turns_her_head_to_her_own_left(videos_dir: Path, pose: PoseEstimator,
+                                                     check: FaceCheck) -> None:
+    """She keeps her head turned about 30 degrees to her own left (+ yaw) throughout the clip."""
+    yaws = []
+    for f in _frames(videos_dir / "tfjs_pose_squats.mp4", every=4):
+        r = check.run(f, pose.estimate(f), 0.0, head=True, emotion=False)
+        if r.head is not None:
+            yaws.append(r.head.yaw_deg)
+    assert len(yaws) >= 12
+    assert 20 < float(np.median(yaws)) < 40
+    assert sum(y > 15 for y in yaws) >= 0.9 * len(yaws)
+
+
+def test_seated_woman_looks_down(videos_dir: Path, pose: PoseEstimator, check: FaceCheck) -> None:
+    """The centre woman of the seated clip has her head lowered toward her lap in the first seconds."""
+    pitches = []
+    for f in _frames(videos_dir / "seated" / "raga_3people_seated.mp4", every=10, limit=8):
+        r = check.run(f, pose.estimate(f), 0.0, head=True, emotion=False)
+        if r.head is not None:
+            pitches.append(r.head.pitch_deg + (r.head.gaze_pitch_deg or 0.0))
+    assert len(pitches) >= 5
+    assert float(np.median(pitches)) > 20
+
+
+def test_small_faces_give_no_reading(images_dir: Path, pose: PoseEstimator, mesh: FaceMesh) -> None:
+    """Below the minimum size the check reads no head (the features fall back on the keypoints)."""
+    img = cv2.imread(str(images_dir / "coral_grace_hopper.bmp"))
+    p = pose.estimate(img)
+    box = face_box(p, MIN)
+    assert box is not None
+    strict = FaceCheck(mesh, None, MIN, min_face_px=40, min_landmark_px=int(box.size) + 1)
+    r = strict.run(img, p, 0.0, head=True, emotion=False)
+    assert r.head is None and r.landmarks is None and r.face_ms == 0.0
+
+
+@pytest.mark.slow
+def test_quantize_face_tool(tmp_path: Path, shared_dir: Path, images_dir: Path) -> None:
+    """`python -m tools.quantize face` checks the sources, writes the models, measures them against the
+    source on real face crops and records choice, figures and hashes in the manifest."""
+    from tools.quantize.__main__ import main
+    from tools.quantize.cards import write_cards
+
+    out = tmp_path / "models"
+    out.mkdir()
+    (out / "movenet_lightning_int8.tflite").write_bytes(pose_source().read_bytes())
+    manifest = out / "manifest.json"
+    src = shared_dir / "models" / "face"
+    rc = main(["face", "--landmark", str(src / "face_landmark.tflite"), "--iris", str(src / "iris_landmark.tflite"),
+               "--images", str(images_dir), "--rounds", "5", "--out-dir", str(out), "--manifest", str(manifest)])
+    assert rc == 0
+    entries = json.loads(manifest.read_text())["models"]
+    for name, role in (("face_landmark_f16.tflite", "face_landmark"), ("iris_landmark_f32.tflite", "iris")):
+        e = entries[name]
+        assert e["role"] == role and len(e["sha256"]) == 64 and (out / name).stat().st_size < 3_000_000
+        q = e["quantization"]
+        assert q["crops"] >= 5 and q["measured"]["shipped"]["mean_px"] == 0.0
+        assert "source kept" in q["choice"] and e["latency_ms"]["threads2"] > 0
+    cards = write_cards(manifest)
+    assert any("face_landmark_f16" in c.name for c in cards)
+    bad = tmp_path / "face_landmark.tflite"
+    bad.write_bytes(b"TFL3 not the right model")
+    assert main(["face", "--landmark", str(bad), "--iris", str(src / "iris_landmark.tflite"),
+                 "--images", str(images_dir), "--out-dir", str(out)]) == 2
