@@ -234,44 +234,9 @@ def cmd_evaluate_emotion(args: argparse.Namespace) -> int:
 
 
 def cmd_emotion_crops(args: argparse.Namespace) -> int:
-    import cv2
-    import numpy as np
+    from tools.quantize.emotion_crops import run_emotion_crops
 
-    from edge.analysis.emotion import EMOTIONS7
-    from tools.quantize.emotion_crops import FaceMesh, contact_sheet, framing_gap, runtime_faces
-    from tools.quantize.fer import load_fer
-    from tools.quantize.manifest import update_entry
-
-    faces = runtime_faces([*(args.images or []), *(args.videos or [])], video_every=args.every)
-    if not faces:
-        raise SourceError("no frontal face was classified in the given photos and videos")
-    mesh = FaceMesh(args.landmarks)
-    fer_x, _, _ = load_fer(args.fer, limit=args.fer_faces)
-    fer = mesh.framing(fer_x).summary()
-    run = mesh.framing(np.stack([f.face for f in faces])).summary()
-    gap = framing_gap(fer, run)
-    by_source: dict[str, list[int]] = {}
-    for f in faces:
-        counts = by_source.setdefault(f.source.split("#")[0], [0] * len(EMOTIONS7))
-        counts[int(np.argmax(f.probs))] += 1
-    sheet = contact_sheet(faces, fer_x.mean(axis=0).round().astype(np.uint8), fer, run, EMOTIONS7,
-                          max_faces=args.max_faces)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(args.out), sheet, [cv2.IMWRITE_PNG_COMPRESSION, 9]):
-        raise SourceError(f"{args.out}: could not write the PNG")
-    for name, s in (("fer2013", fer), ("runtime", run)):
-        print(f"{name:8s} faces={s['faces']} measured={s['measured']} "
-              + " ".join(f"{k}={s[k]['median']:.3f}" for k in ("eye_y", "eye_x", "eye_dist", "roll_deg") if k in s))
-    print("gap (runtime - fer2013): " + " ".join(f"{k}={v:+.3f}" for k, v in gap.items()))
-    for src, counts in by_source.items():
-        print(f"{src}: " + " ".join(f"{c}={n}" for c, n in zip(EMOTIONS7, counts, strict=True) if n))
-    print(f"wrote {args.out} ({args.out.stat().st_size} bytes, {len(faces)} faces)")
-    if args.manifest:
-        update_entry(args.manifest, args.entry, real_faces={
-            "faces": len(faces), "sheet": args.out.name, "fer_framing": fer, "runtime_framing": run,
-            "gap": gap, "predicted": {src: dict(zip(EMOTIONS7, c, strict=True)) for src, c in by_source.items()},
-            "command": _command_line()})
-    return 0
+    return run_emotion_crops(args, _command_line())
 
 
 def _pose_model(models_dir: Path) -> Path:

@@ -244,7 +244,7 @@ def contact_sheet(faces: list[RuntimeFace], fer_mean: np.ndarray, fer_framing: d
         f = faces[i]
         k = int(np.argmax(f.probs))
         name, _, frame = f.source.partition("#")
-        src = Path(name).stem[:14 - len(frame)] + (f"#{frame}" if frame else "")
+        src = Path(name).stem[:12 - len(frame)] + (f"#{frame}" if frame else "")
         tiles.append(_label(_tile(f.face, scale), [f"{classes[k]} {f.probs[k]:.2f}", src]))
     rows = []
     blank = np.full_like(tiles[0], 255)
@@ -254,3 +254,41 @@ def contact_sheet(faces: list[RuntimeFace], fer_mean: np.ndarray, fer_framing: d
     sheet = np.vstack(rows)
     assert sheet.shape[1] >= side
     return sheet
+
+
+def run_emotion_crops(args: Any, command: str) -> int:
+    """`python -m tools.quantize emotion-crops`: the sheet, the framing figures, and the manifest record."""
+    from edge.analysis.emotion import EMOTIONS7
+    from tools.quantize.fer import load_fer
+    from tools.quantize.manifest import update_entry
+
+    faces = runtime_faces([*(args.images or []), *(args.videos or [])], video_every=args.every)
+    if not faces:
+        raise SourceError("no frontal face was classified in the given photos and videos")
+    mesh = FaceMesh(args.landmarks)
+    fer_x, _, _ = load_fer(args.fer, limit=args.fer_faces)
+    fer = mesh.framing(fer_x).summary()
+    run = mesh.framing(np.stack([f.face for f in faces])).summary()
+    gap = framing_gap(fer, run)
+    by_source: dict[str, list[int]] = {}
+    for f in faces:
+        counts = by_source.setdefault(f.source.split("#")[0], [0] * len(EMOTIONS7))
+        counts[int(np.argmax(f.probs))] += 1
+    sheet = contact_sheet(faces, fer_x.mean(axis=0).round().astype(np.uint8), fer, run, EMOTIONS7,
+                          max_faces=args.max_faces)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(args.out), sheet, [cv2.IMWRITE_PNG_COMPRESSION, 9]):
+        raise SourceError(f"{args.out}: could not write the PNG")
+    for name, s in (("fer2013", fer), ("runtime", run)):
+        print(f"{name:8s} faces={s['faces']} measured={s['measured']} "
+              + " ".join(f"{k}={s[k]['median']:.3f}" for k in ("eye_y", "eye_x", "eye_dist", "roll_deg") if k in s))
+    print("gap (runtime - fer2013): " + " ".join(f"{k}={v:+.3f}" for k, v in gap.items()))
+    for src, counts in by_source.items():
+        print(f"{src}: " + " ".join(f"{c}={n}" for c, n in zip(EMOTIONS7, counts, strict=True) if n))
+    print(f"wrote {args.out} ({args.out.stat().st_size} bytes, {len(faces)} faces)")
+    if args.manifest:
+        update_entry(args.manifest, args.entry, real_faces={
+            "faces": len(faces), "sheet": args.out.name, "fer_framing": fer, "runtime_framing": run,
+            "gap": gap, "predicted": {src: dict(zip(EMOTIONS7, c, strict=True)) for src, c in by_source.items()},
+            "command": command})
+    return 0
