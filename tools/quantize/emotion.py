@@ -62,6 +62,7 @@ class EmotionTrainConfig:
     flip_tta: bool = True
     min_sharpness_ratio: float = MIN_SHARPNESS_RATIO
     log_every: int = 0  # validation every N epochs (0: about 10 times per stage)
+    minutes: float | None = None  # a wall-clock budget for the float stage instead of a fixed epoch count
 
 
 def parse_widths(spec: str) -> tuple[tuple[int, ...], ...]:
@@ -195,10 +196,10 @@ def _progress_callbacks(stage: str, epochs: int, val: tuple[np.ndarray, np.ndarr
             logs = logs or {}
             seconds = time.monotonic() - self._t
             val_acc = "-"
-            if (epoch + 1) % every == 0 or epoch + 1 == epochs:
+            if (epoch + 1) % every == 0 or epoch + 1 == epochs or self.model.stop_training:
                 probs = self.model.predict(val[0], batch_size=256, verbose=0)
                 val_acc = f"{float((probs.argmax(axis=1) == val[1]).mean()):.4f}"
-            logger.info("%s epoch %d/%d  loss=%.4f acc=%.4f val_acc=%s  %.0f s", stage, epoch + 1, epochs,
+            logger.info("%s epoch %d/%s  loss=%.4f acc=%.4f val_acc=%s  %.0f s", stage, epoch + 1, epochs or "?",
                         logs.get("loss", float("nan")), logs.get("accuracy", float("nan")), val_acc, seconds)
 
     return [EpochLog()]
@@ -252,6 +253,42 @@ def _batches(x: np.ndarray, y: np.ndarray, batch: int, seed: int) -> tuple[Any, 
     return ds.map(lambda idx: (tf.gather(faces, idx), tf.gather(labels, idx))), steps
 
 
+class _TimeCosine:
+    """Warm-up over the first epoch, then a cosine from `peak` to 0 over the wall-clock budget; stops
+    training when the budget is spent (mid-epoch if need be: the learning rate is ~0 by then)."""
+
+    def __init__(self, peak: float, warm_steps: int, budget_s: float) -> None:
+        self.peak, self.warm_steps, self.budget_s = peak, max(1, warm_steps), budget_s
+        self.steps = 0
+        self.epochs = 0.0
+        self._steps_per_epoch = max(1, warm_steps)
+
+    def lr(self, elapsed_s: float) -> float:
+        if self.steps < self.warm_steps:
+            return self.peak * (self.steps + 1) / self.warm_steps
+        return 0.5 * self.peak * (1 + math.cos(math.pi * min(1.0, elapsed_s / self.budget_s)))
+
+    def callback(self) -> Any:
+        keras = _keras()
+        outer = self
+
+        class Clock(keras.callbacks.Callback):
+            def on_train_begin(self, logs: Any = None) -> None:
+                self._t0 = time.monotonic()
+
+            def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+                elapsed = time.monotonic() - self._t0
+                self.model.optimizer.learning_rate.assign(outer.lr(elapsed))
+                if elapsed >= outer.budget_s:
+                    self.model.stop_training = True
+
+            def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+                outer.steps += 1
+                outer.epochs = outer.steps / outer._steps_per_epoch
+
+        return Clock()
+
+
 @dataclass
 class TrainResult:
     float_model: Any
@@ -279,12 +316,24 @@ def train_prune(train_npz: Path, val_npz: Path, cfg: EmotionTrainConfig) -> Trai
     every = cfg.log_every or max(1, cfg.epochs // 10)
 
     model = build_model(cfg.widths)
-    logger.info("emotion: %d parameters (widths %s), %d training faces, %d epochs + %d pruning epochs",
-                model.count_params(), widths_spec(cfg.widths), len(x), cfg.epochs, cfg.prune_epochs)
-    model.compile(_optimizer(_cosine(cfg.lr, cfg.epochs, steps), cfg.weight_decay), loss, metrics=["accuracy"])
+    logger.info("emotion: %d parameters (widths %s), %d training faces, %s + %d pruning epochs",
+                model.count_params(), widths_spec(cfg.widths), len(x),
+                f"{cfg.minutes:g} minutes of epochs" if cfg.minutes else f"{cfg.epochs} epochs", cfg.prune_epochs)
     t0 = time.monotonic()
-    model.fit(ds, epochs=cfg.epochs, steps_per_epoch=steps, verbose=verbose,
-              callbacks=_progress_callbacks("train", cfg.epochs, val, every))
+    if cfg.minutes:
+        # The schedule follows the clock, not the step count: on a shared machine the number of epochs
+        # that fit is not known in advance, and a cosine cut short would end at a high learning rate.
+        every = cfg.log_every or 4
+        clock = _TimeCosine(cfg.lr, steps, cfg.minutes * 60.0)
+        model.compile(_optimizer(cfg.lr, cfg.weight_decay), loss, metrics=["accuracy"])
+        model.fit(ds, epochs=10_000, steps_per_epoch=steps, verbose=verbose,
+                  callbacks=[clock.callback(), *_progress_callbacks("train", 0, val, every)])
+        epochs_run = clock.epochs
+    else:
+        model.compile(_optimizer(_cosine(cfg.lr, cfg.epochs, steps), cfg.weight_decay), loss, metrics=["accuracy"])
+        model.fit(ds, epochs=cfg.epochs, steps_per_epoch=steps, verbose=verbose,
+                  callbacks=_progress_callbacks("train", cfg.epochs, val, every))
+        epochs_run = float(cfg.epochs)
     train_s = time.monotonic() - t0
     float_model = keras.models.clone_model(model)
     float_model.set_weights(model.get_weights())
@@ -312,11 +361,12 @@ def train_prune(train_npz: Path, val_npz: Path, cfg: EmotionTrainConfig) -> Trai
                           *_progress_callbacks("prune", prune_epochs, val, max(1, prune_epochs // 3))])
     prune_s = time.monotonic() - t1
     stripped = tfmot.sparsity.keras.strip_pruning(pruned)
-    info = {"train_sha256": train_sha, "val_sha256": val_sha, "train_images": int(len(x)),
+    info = {"epochs_run": round(epochs_run, 2), "train_sha256": train_sha, "val_sha256": val_sha,
+            "train_images": int(len(x)),
             "parameters": int(stripped.count_params()), "sparsity": sparsity(stripped),
             "sharpness": {"train": round(st, 1), "val": round(sv, 1)},
             "seconds": {"train": round(train_s), "prune": round(prune_s),
-                        "per_epoch": round(train_s / max(1, cfg.epochs), 1),
+                        "per_epoch": round(train_s / max(1e-9, epochs_run), 1),
                         "per_prune_epoch": round(prune_s / prune_epochs, 1)}}
     logger.info("emotion: pruned to %.1f%% zero weights in the kernels", 100 * info["sparsity"])
     return TrainResult(float_model, stripped, info)
