@@ -62,6 +62,7 @@ class EmotionTrainConfig:
     flip_tta: bool = True
     min_sharpness_ratio: float = MIN_SHARPNESS_RATIO
     log_every: int = 0  # validation every N epochs (0: about 10 times per stage)
+    bf16: bool = False  # mixed bfloat16 compute while training (weights stay float32; export is float32)
     minutes: float | None = None  # a wall-clock budget for the float stage instead of a fixed epoch count
 
 
@@ -123,7 +124,7 @@ def build_model(widths: tuple[tuple[int, ...], ...] = DEFAULT_WIDTHS, dropout: f
             x = L.MaxPooling2D()(x)
     x = L.GlobalAveragePooling2D()(x)
     x = L.Dropout(dropout)(x)
-    out = L.Dense(7, activation="softmax", name="emotion")(x)
+    out = L.Dense(7, activation="softmax", name="emotion", dtype="float32")(x)  # float softmax under bf16
     return keras.Model(inp, out, name="ppt_emotion")
 
 
@@ -253,6 +254,20 @@ def _batches(x: np.ndarray, y: np.ndarray, batch: int, seed: int) -> tuple[Any, 
     return ds.map(lambda idx: (tf.gather(faces, idx), tf.gather(labels, idx))), steps
 
 
+def _as_float32(model: Any, widths: tuple[tuple[int, ...], ...]) -> Any:
+    """The same network built under the float32 policy with the trained weights (the variables are float32
+    under mixed bfloat16 too): what the TFLite export needs."""
+    keras = _keras()
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        out = build_model(widths)
+        out.set_weights(model.get_weights())
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    return out
+
+
 class _TimeCosine:
     """Warm-up over the first epoch, then a cosine from `peak` to 0 over the wall-clock budget; stops
     training when the budget is spent (mid-epoch if need be: the learning rate is ~0 by then)."""
@@ -315,6 +330,8 @@ def train_prune(train_npz: Path, val_npz: Path, cfg: EmotionTrainConfig) -> Trai
     loss = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
     every = cfg.log_every or max(1, cfg.epochs // 10)
 
+    if cfg.bf16:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
     model = build_model(cfg.widths)
     logger.info("emotion: %d parameters (widths %s), %d training faces, %s + %d pruning epochs",
                 model.count_params(), widths_spec(cfg.widths), len(x),
@@ -335,8 +352,7 @@ def train_prune(train_npz: Path, val_npz: Path, cfg: EmotionTrainConfig) -> Trai
                   callbacks=_progress_callbacks("train", cfg.epochs, val, every))
         epochs_run = float(cfg.epochs)
     train_s = time.monotonic() - t0
-    float_model = keras.models.clone_model(model)
-    float_model.set_weights(model.get_weights())
+    float_model = _as_float32(model, cfg.widths)
 
     # Magnitude pruning with fine-tuning: sparsity ramps up over 60% of the stage, then holds.
     prune_epochs = max(1, cfg.prune_epochs)
@@ -346,7 +362,9 @@ def train_prune(train_npz: Path, val_npz: Path, cfg: EmotionTrainConfig) -> Trai
         end_step=max(1, int(prune_steps * 0.6)), frequency=max(1, steps // 4))
 
     def prunable(layer: Any) -> Any:
-        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
+        # under mixed bfloat16 the float32 output layer (1,120 of ~250k weights) stays dense: tfmot's
+        # wrapper cannot mix its float32 mask with a bfloat16 policy; the convolutions carry the sparsity
+        if isinstance(layer, keras.layers.Conv2D) or (isinstance(layer, keras.layers.Dense) and not cfg.bf16):
             return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
         return layer
 
@@ -360,7 +378,7 @@ def train_prune(train_npz: Path, val_npz: Path, cfg: EmotionTrainConfig) -> Trai
                callbacks=[tfmot.sparsity.keras.UpdatePruningStep(),
                           *_progress_callbacks("prune", prune_epochs, val, max(1, prune_epochs // 3))])
     prune_s = time.monotonic() - t1
-    stripped = tfmot.sparsity.keras.strip_pruning(pruned)
+    stripped = _as_float32(tfmot.sparsity.keras.strip_pruning(pruned), cfg.widths)
     info = {"epochs_run": round(epochs_run, 2), "train_sha256": train_sha, "val_sha256": val_sha,
             "train_images": int(len(x)),
             "parameters": int(stripped.count_params()), "sparsity": sparsity(stripped),
