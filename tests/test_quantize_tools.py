@@ -7,6 +7,7 @@ committed model against its manifest and card, and compare int8 keypoints with t
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -51,20 +52,37 @@ def test_committed_model_matches_manifest_and_card(name: str, manifest: dict) ->
     assert entry["sha256"] in card and entry["command"] in card
 
 
-def test_emotion_model_is_small_and_pruned(manifest: dict) -> None:
+def test_emotion_model_is_small_pruned_and_int8(manifest: dict) -> None:
+    """The shipped model's contract, read from the file itself: int8 kernels, >= 50% of them zero, <= 300 KB."""
+    from edge.analysis.inference import load_interpreter
+    from tools.quantize.emotion_export import tflite_kernel_sparsity
+
+    path = MODELS / "emotion_int8.tflite"
+    assert path.stat().st_size <= 300_000
+    interp = load_interpreter(path, threads=1)
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    assert list(inp["shape"]) == [1, 48, 48, 1] and inp["dtype"] == np.uint8
+    assert list(out["shape"]) == [1, 7] and out["dtype"] == np.float32
+    kernels = {int(op["inputs"][1]) for op in interp._get_ops_details() if op["op_name"] == "CONV_2D"}
+    assert kernels and all(interp.get_tensor(k).dtype == np.int8 for k in kernels)
+    sparsity, weights = tflite_kernel_sparsity(path)
+    assert sparsity >= 0.5, f"only {sparsity:.3f} of {weights} kernel weights are zero"
     entry = manifest["models"]["emotion_int8.tflite"]
-    assert entry["size_bytes"] <= 300_000
-    assert entry["training"]["sparsity"] >= 0.5
+    assert entry["training"]["tflite_sparsity"] == pytest.approx(sparsity, abs=1e-4)
 
 
 def test_emotion_accuracy_matches_card(fer_dir: Path, manifest: dict) -> None:
+    """The shipped int8 model on all 3,589 public-test faces, through LiteRT: >= 68% and as the card says."""
     from tools.quantize.evaluate_emotion import evaluate_emotion
 
     recorded = manifest["models"]["emotion_int8.tflite"]["accuracy"]["int8"]
     score = evaluate_emotion(MODELS / "emotion_int8.tflite", fer_dir / "public_test.npz")
     assert score.n == recorded["n"] == 3589
+    assert score.accuracy7 >= 0.68, score.line()
     assert abs(score.accuracy7 - recorded["accuracy7"]) <= 0.005
     assert abs(score.accuracy3 - recorded["accuracy3"]) <= 0.005
+    # the same faces land in the same cells (a different CPU may round a borderline face differently)
+    assert np.abs(score.confusion7 - np.array(recorded["confusion7"])).sum() <= 0.01 * score.n
 
 
 @pytest.mark.parametrize("variant", ["lightning", "thunder"])
@@ -125,18 +143,72 @@ def test_emotion_tool_end_to_end_on_a_subset(tmp_path: Path, fer_dir: Path, shar
     out = tmp_path / "e.tflite"
     manifest = tmp_path / "manifest.json"
     r = _tool("emotion", "--train", str(fer_dir / "train.npz"), "--val", str(fer_dir / "public_test.npz"),
-              "--out", str(out), "--work", str(tmp_path / "work"), "--limit", "300", "--epochs", "1",
-              "--prune-epochs", "1", "--manifest", str(manifest))
+              "--out", str(out), "--work", str(tmp_path / "work"), "--limit", "256", "--minutes", "0.1",
+              "--prune-epochs", "1", "--widths", "8:16", "--batch", "32", "--manifest", str(manifest))
     assert r.returncode == 0, r.stderr[-3000:]
     entry = json.loads(manifest.read_text())["models"]["e.tflite"]
     assert entry["input"]["shape"] == [1, 48, 48, 1] and entry["output"]["shape"] == [1, 7]
-    assert entry["training"]["sparsity"] >= 0.5
+    assert entry["input"]["dtype"] == "uint8" and entry["training"]["epochs"] > 0  # what fitted in 6 s
+    assert entry["training"]["sparsity"] >= 0.5 and entry["training"]["tflite_sparsity"] >= 0.5
+    assert entry["training"]["sharpness"]["train"] > 0.25 * entry["training"]["sharpness"]["val"]
+    assert len(entry["accuracy"]["int8"]["confusion7"]) == 7 and len(entry["accuracy"]["int8"]["recall7"]) == 7
     assert set(entry["accuracy"]) >= {"float", "pruned", "int8"}
     assert (tmp_path / "work" / "emotion_pruned_float32.tflite").exists()
     r = _tool("evaluate-emotion", "--model", str(out), "--model", str(shared_dir / "models/tfjs/emotion.json"),
               "--data", str(fer_dir / "public_test.npz"), "--limit", "200")
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.count("accuracy7=") == 2 and "positive" in r.stdout
+
+
+def test_emotion_tool_refuses_a_blurred_training_split(tmp_path: Path, fer_dir: Path) -> None:
+    """A blurred copy of a small subset is refused before any training, naming both files and figures."""
+    import cv2
+
+    from tools.quantize.emotion import check_sharpness
+
+    with np.load(fer_dir / "train.npz") as data:
+        x, y = data["x"][:200], data["y"][:200]
+    blurred = np.stack([cv2.GaussianBlur(f, (0, 0), 3.0) for f in x])
+    npz = tmp_path / "train_blurred.npz"
+    np.savez(npz, x=blurred, y=y)
+    out = tmp_path / "e.tflite"
+    r = _tool("emotion", "--train", str(npz), "--val", str(fer_dir / "public_test.npz"), "--out", str(out),
+              "--limit", "200", timeout=120)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert str(npz) in r.stderr and "public_test.npz" in r.stderr and "blurrier" in r.stderr
+    figures = re.search(r"Laplacian variance: ([\d.]+) against ([\d.]+)", r.stderr)
+    assert figures is not None, r.stderr[-2000:]
+    assert float(figures.group(1)) < 0.25 * float(figures.group(2))
+    assert not out.exists()
+    # the same subset unblurred passes the check
+    with np.load(fer_dir / "public_test.npz") as data:
+        val = data["x"][:64]
+    sharp, ref = check_sharpness(x, val, fer_dir / "train.npz", fer_dir / "public_test.npz")
+    assert sharp > 0.25 * ref
+
+
+def test_emotion_crops_sheet_from_the_runtime_path(tmp_path: Path, shared_dir: Path, images_dir: Path,
+                                                   fer_dir: Path) -> None:
+    """The contact-sheet tool runs the device's FrameAnalyzer on real faces and measures their framing."""
+    import cv2
+
+    manifest = tmp_path / "manifest.json"
+    out = tmp_path / "crops.png"
+    video = shared_dir / "data" / "videos" / "slp_webcam_test_video.mp4"
+    r = _tool("emotion-crops", "--images", str(images_dir / "tfjs_portrait.jpg"), "--images",
+              str(images_dir / "coral_face.jpg"), "--videos", str(video), "--every", "6",
+              "--fer", str(fer_dir / "public_test.npz"), "--fer-faces", "60",
+              "--landmarks", str(shared_dir / "models/face/face_landmark.tflite"), "--out", str(out),
+              "--manifest", str(manifest), timeout=180)
+    assert r.returncode == 0, r.stderr[-2000:]
+    sheet = cv2.imread(str(out))
+    assert sheet is not None and sheet.shape[0] > 96 and sheet.shape[1] > 96
+    entry = json.loads(manifest.read_text())["models"]["emotion_int8.tflite"]["real_faces"]
+    assert entry["faces"] >= 5 and entry["runtime_framing"]["measured"] >= 3
+    # FER2013 framing as the landmark model measures it: eyes a little above the middle, ~37% apart
+    fer = entry["fer_framing"]
+    assert 0.3 < fer["eye_y"]["median"] < 0.45 and 0.3 < fer["eye_dist"]["median"] < 0.45
+    assert set(entry["gap"]) == {"eye_y", "eye_x", "eye_dist", "roll_deg"}
 
 
 def test_baseline_is_measured_like_the_paper(fer_dir: Path, shared_dir: Path) -> None:

@@ -1,9 +1,10 @@
 """The emotion model: a grey face crop in, 7 FER class probabilities out, folded to 3 classes.
 
-The input contract (size, dtype, quantization) is read from the model; the model's own front end
-(any blur matching FER2013's training faces) lives inside the .tflite file, so the device feeds
-plain grey pixels. Classes are FER's order, `EMOTIONS7` below; the fold to positive, negative and neutral is
-`EMOTION3_OF`, the same table the statistics use.
+The input contract (size, dtype, quantization) is read from the model; the shipped model is a plain
+48×48 network on grey pixels 0..255, framed like FER2013's faces, with the mirror-image average built
+into the .tflite file, so the device feeds the grey crop and nothing else. Classes are FER's order,
+`EMOTIONS7` below; the fold to positive, negative and neutral is `EMOTION3_OF`, the same table the
+statistics use.
 """
 
 from __future__ import annotations
@@ -64,9 +65,16 @@ class EmotionClassifier:
         self.input_size = shape[1]
         self._input = np.empty(shape, dtype=np.dtype(self._in["dtype"]))
         self._probs = np.empty(len(EMOTIONS7), dtype=np.float32)
+        self._last_face = np.zeros((self.input_size, self.input_size), dtype=np.uint8)
         scale, zero = self._out.get("quantization", (0.0, 0))
         self._out_q = (float(scale), int(zero)) if np.dtype(self._out["dtype"]).kind in "iu" else None
         self.last_invoke_ms = 0.0
+
+    @property
+    def last_face(self) -> np.ndarray:
+        """The grey face the model last read (a reused buffer): what `emotion-crops` shows a reader, taken
+        here so that it is the model's real input whichever crop code produced it."""
+        return self._last_face
 
     def classify(self, face_grey: np.ndarray) -> np.ndarray:
         """Probabilities of the 7 FER classes for an input_size x input_size grey uint8 face.
@@ -77,6 +85,7 @@ class EmotionClassifier:
         """
         if face_grey.shape[:2] != (self.input_size, self.input_size):
             raise ValueError(f"face crop must be {self.input_size}x{self.input_size}, got {face_grey.shape}")
+        np.copyto(self._last_face, face_grey.reshape(self.input_size, self.input_size), casting="unsafe")
         quantize_input(face_grey.reshape(self.input_size, self.input_size, 1), self._in, self._input)
         self._interp.set_tensor(self._in["index"], self._input)
         t0 = time.perf_counter()

@@ -95,6 +95,11 @@ class FrameAnalyzer:
         return self._pose
 
     @property
+    def emotion_classifier(self) -> EmotionClassifier | None:
+        """The emotion interpreter (None when switched off); its `last_face` is the crop it last read."""
+        return self._emotion
+
+    @property
     def emotion_enabled(self) -> bool:
         return self._emotion is not None
 

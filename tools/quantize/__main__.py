@@ -39,45 +39,55 @@ def _portable(arg: str, shared: Path) -> str:
 
 
 def cmd_emotion(args: argparse.Namespace) -> int:
-    from tools.quantize.emotion import EmotionTrainConfig, calibration_faces, to_tflite, train_prune
+    from tools.quantize.emotion import EmotionTrainConfig, parse_widths, train_prune, widths_spec
+    from tools.quantize.emotion_export import calibration_faces, tflite_kernel_sparsity, to_tflite
     from tools.quantize.evaluate_emotion import evaluate_emotion
     from tools.quantize.fer import load_fer
     from tools.quantize.manifest import record_model
 
     cfg = EmotionTrainConfig(epochs=args.epochs, prune_epochs=args.prune_epochs, limit=args.limit,
                              sparsity=args.sparsity, flip_tta=not args.no_flip_tta, seed=args.seed,
-                             match_blur=args.match_blur)
+                             widths=parse_widths(args.widths), lr=args.lr, batch=args.batch, minutes=args.minutes,
+                             bf16=args.bf16)
     work = args.work or Path("build") / "quantize"
     work.mkdir(parents=True, exist_ok=True)
     result = train_prune(args.train, args.val, cfg)
-    info, front = result.info, result.front
+    info = result.info
     x, _, _ = load_fer(args.train, limit=cfg.limit)
     files = {
         "float": work / "emotion_float32.tflite",
         "pruned": work / "emotion_pruned_float32.tflite",
     }
-    files["float"].write_bytes(to_tflite(result.float_model, front, flip_tta=cfg.flip_tta))
-    files["pruned"].write_bytes(to_tflite(result.pruned_model, front, flip_tta=cfg.flip_tta))
+    files["float"].write_bytes(to_tflite(result.float_model, flip_tta=cfg.flip_tta))
+    files["pruned"].write_bytes(to_tflite(result.pruned_model, flip_tta=cfg.flip_tta))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_bytes(to_tflite(result.pruned_model, front, flip_tta=cfg.flip_tta,
-                                   int8_calib=calibration_faces(x)))
+    args.out.write_bytes(to_tflite(result.pruned_model, flip_tta=cfg.flip_tta, int8_calib=calibration_faces(x)))
     files["int8"] = args.out
+    file_sparsity, kernel_weights = tflite_kernel_sparsity(args.out)
     limit = None if cfg.limit is None else max(64, cfg.limit // 4)
     scores = {}
     for stage, path in files.items():
         s = evaluate_emotion(path, args.val, limit=limit)
-        scores[stage] = {"accuracy7": round(s.accuracy7, 4), "accuracy3": round(s.accuracy3, 4), "n": s.n}
+        scores[stage] = {"accuracy7": round(s.accuracy7, 4), "accuracy3": round(s.accuracy3, 4), "n": s.n,
+                         "recall7": [round(float(r), 4) for r in s.recall7()],
+                         "confusion7": s.confusion7.tolist()}
         print(f"{stage:7s} {path.name:32s} {s.line()}")
     if args.manifest:
         record_model(args.manifest, args.out, role="emotion", command=_command_line(),
                      sources={"train": (str(args.train), info["train_sha256"]),
                               "val": (str(args.val), info["val_sha256"])},
-                     extra={"training": {"epochs": cfg.epochs, "prune_epochs": cfg.prune_epochs,
+                     extra={"training": {"epochs": info["epochs_run"], "minutes": cfg.minutes,
+                                         "prune_epochs": cfg.prune_epochs, "bf16": cfg.bf16,
                                          "train_images": info["train_images"], "parameters": info["parameters"],
-                                         "sparsity": round(info["sparsity"], 4), "flip_tta": cfg.flip_tta,
-                                         "seed": cfg.seed, "front_end": info["front_end"]},
+                                         "widths": widths_spec(cfg.widths), "batch": cfg.batch, "lr": cfg.lr,
+                                         "sparsity": round(info["sparsity"], 4),
+                                         "tflite_sparsity": round(file_sparsity, 4),
+                                         "tflite_kernel_weights": kernel_weights, "flip_tta": cfg.flip_tta,
+                                         "seed": cfg.seed, "sharpness": info["sharpness"],
+                                         "seconds": info["seconds"]},
                             "accuracy": {"data": args.val.name, **scores}})
-    print(f"wrote {args.out} ({args.out.stat().st_size} bytes), sparsity {info['sparsity']:.3f}")
+    print(f"wrote {args.out} ({args.out.stat().st_size} bytes), sparsity {info['sparsity']:.3f} "
+          f"(in the int8 file: {file_sparsity:.3f} of {kernel_weights} kernel weights)")
     return 0
 
 
@@ -236,9 +246,16 @@ def cmd_evaluate_emotion(args: argparse.Namespace) -> int:
             entry = read_manifest(args.manifest)["models"].get(args.entry, {})
             acc = dict(entry.get("accuracy", {"data": args.data.name}))
             acc[args.stage] = {"accuracy7": round(s.accuracy7, 4), "accuracy3": round(s.accuracy3, 4), "n": s.n,
-                               "model": model.name, "command": _command_line()}
+                               "recall7": [round(float(r), 4) for r in s.recall7()],
+                               "confusion7": s.confusion7.tolist(), "model": model.name, "command": _command_line()}
             update_entry(args.manifest, args.entry, accuracy=acc)
     return 0
+
+
+def cmd_emotion_crops(args: argparse.Namespace) -> int:
+    from tools.quantize.emotion_crops import run_emotion_crops
+
+    return run_emotion_crops(args, _command_line())
 
 
 def _pose_model(models_dir: Path) -> Path:
@@ -439,15 +456,22 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--val", type=Path, required=True, help="FER2013 public_test.npz")
     e.add_argument("--out", type=Path, required=True, help="output int8 .tflite")
     e.add_argument("--work", type=Path, help="folder for the float and pruned float models (default: build/quantize)")
-    e.add_argument("--epochs", type=int, default=40)
-    e.add_argument("--prune-epochs", type=int, default=10)
+    e.add_argument("--epochs", type=int, default=60)
+    e.add_argument("--minutes", type=float,
+                   help="train the float model for this wall-clock time (cosine over the time) instead of --epochs: "
+                        "for a shared machine; the manifest records the epochs that fitted")
+    e.add_argument("--bf16", action="store_true",
+                   help="mixed bfloat16 compute while training (2-3x faster on CPUs with AMX/AVX512-BF16; "
+                        "slow where the CPU lacks it); the exported model is float32 then int8 as always")
+    e.add_argument("--prune-epochs", type=int, default=8)
     e.add_argument("--sparsity", type=float, default=0.55,
-                   help="per-layer target; depthwise kernels stay dense, so the whole model lands near 0.5")
+                   help="per-layer target for every conv and dense kernel (>= 0.5 is the contract)")
+    e.add_argument("--widths", default="32,32:48,48:80,80:160",
+                   help="conv widths per stage, stages split by ':' (48, 24, 12, 6 px)")
+    e.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (AdamW, warm-up + cosine)")
+    e.add_argument("--batch", type=int, default=64)
     e.add_argument("--limit", type=int, help="train on this many images only (smoke tests)")
     e.add_argument("--seed", type=int, default=1234)
-    e.add_argument("--match-blur", default="auto",
-                   help="auto: detect a blurred training split and fold the matching blur into the model; "
-                        "off; or a sigma in pixels")
     e.add_argument("--no-flip-tta", action="store_true", help="do not fold the mirror-image average into the model")
     e.add_argument("--manifest", type=Path, help="record the build in this manifest.json")
     e.set_defaults(func=cmd_emotion)
@@ -510,6 +534,20 @@ def build_parser() -> argparse.ArgumentParser:
     ee.add_argument("--entry", default="emotion_int8.tflite", help="... under this model's entry ...")
     ee.add_argument("--stage", help="... as this stage (e.g. baseline)")
     ee.set_defaults(func=cmd_evaluate_emotion)
+
+    ec = sub.add_parser("emotion-crops", help="contact sheet of the faces the runtime's emotion model reads, "
+                        "and their framing against FER2013")
+    ec.add_argument("--images", type=Path, action="append", help="photo or folder of photos (repeatable)")
+    ec.add_argument("--videos", type=Path, action="append", help="video or folder of videos (repeatable)")
+    ec.add_argument("--every", type=int, default=3, help="analyse every Nth video frame")
+    ec.add_argument("--fer", type=Path, required=True, help="FER2013 split for the framing reference")
+    ec.add_argument("--fer-faces", type=int, default=600, help="FER faces measured with the landmark model")
+    ec.add_argument("--landmarks", type=Path, required=True, help="MediaPipe face_landmark.tflite")
+    ec.add_argument("--max-faces", type=int, default=40, help="crops drawn on the sheet (all are measured)")
+    ec.add_argument("--out", type=Path, required=True, help="the PNG contact sheet")
+    ec.add_argument("--manifest", type=Path, help="record the figures in this manifest.json ...")
+    ec.add_argument("--entry", default="emotion_int8.tflite", help="... under this model's entry")
+    ec.set_defaults(func=cmd_emotion_crops)
 
     fa = sub.add_parser("face", help="MediaPipe face landmark + iris models: rebuild, quantize (int8, dynamic-range "
                                      "int8, float16), measure against the source on held-out real crops, adopt "

@@ -54,12 +54,10 @@ def render_card(entry: dict[str, Any]) -> str:
         lines += [f"- calibration: {cal.get('inputs')} inputs from {', '.join(cal.get('folders', []))} "
                   f"({cal.get('views_per_frame')} extra zoomed/mirrored views per frame)"]
     if role == "emotion":
-        tr = entry.get("training", {})
-        fe = tr.get("front_end", {})
         lines += ["- pixels: one grey 48×48 face crop, 0..255; output: probabilities of angry, disgust, fear, "
                   "happy, sad, surprise, neutral",
-                  f"- built in: mirror-image average; front end blur sigma {fe.get('blur_sigma')} px and "
-                  f"{fe.get('net_size')}×{fe.get('net_size')} network input (see Training)"]
+                  "- built in: the mirror-image average (the face and its mirror image as a batch of two inside "
+                  "one invoke); no other front end: a plain 48×48 network"]
     if role in ("face_landmark", "iris"):
         lines += ["- pixels: RGB in [0, 1] (a quantized input: the pixels through its own scale and zero point) of a "
                   "square region upright to the eye line (face: 1.55 face-box sides "
@@ -101,7 +99,8 @@ def render_card(entry: dict[str, Any]) -> str:
         for stage in ("baseline", "float", "pruned", "int8"):
             if stage in acc:
                 a = acc[stage]
-                lines.append(f"| {stage} | {a['accuracy7']:.4f} | {a['accuracy3']:.4f} | {a['n']} |")
+                label = f"{stage} ({a['model']})" if stage == "baseline" and "model" in a else stage
+                lines.append(f"| {label} | {a['accuracy7']:.4f} | {a['accuracy3']:.4f} | {a['n']} |")
         lines.append("")
     lat = entry.get("latency_ms")
     if lat:
@@ -113,15 +112,77 @@ def render_card(entry: dict[str, Any]) -> str:
         lines += ["", "```", lat.get("command", ""), "```", ""]
     for note in entry.get("notes", []):
         lines += [note, ""]
-    if role == "emotion" and entry.get("training"):
-        tr = entry["training"]
+    if role == "emotion":
+        lines += _emotion_sections(entry)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _spread(m: dict[str, Any]) -> str:
+    return f"{m['median']:.3f} [{m['iqr'][0]:.3f}, {m['iqr'][1]:.3f}]"
+
+
+def _emotion_sections(entry: dict[str, Any]) -> list[str]:
+    """Per-class figures, real faces and training of the emotion model."""
+    from tools.quantize.fer import CLASSES7
+
+    lines: list[str] = []
+    acc = entry.get("accuracy", {})
+    stages = [s for s in ("baseline", "float", "pruned", "int8") if "recall7" in acc.get(s, {})]
+    if stages:
+        lines += ["Per-class recall (the share of each true class found):", "",
+                  "| class | " + " | ".join(stages) + " | faces |", "| --- |" + " --- |" * (len(stages) + 1)]
+        support = [sum(row) for row in acc[stages[-1]]["confusion7"]]
+        for k, name in enumerate(CLASSES7):
+            lines.append(f"| {name} | " + " | ".join(f"{acc[s]['recall7'][k]:.3f}" for s in stages)
+                         + f" | {support[k]} |")
+        lines += ["", f"Confusion matrix of the {stages[-1]} model (rows: true class, columns: predicted):", "",
+                  "| true \\ predicted | " + " | ".join(CLASSES7) + " |", "| --- |" + " --- |" * 7]
+        for name, row in zip(CLASSES7, acc[stages[-1]]["confusion7"], strict=True):
+            lines.append(f"| {name} | " + " | ".join(str(v) for v in row) + " |")
+        lines.append("")
+    tr = entry.get("training", {})
+    if "tflite_sparsity" in tr:
+        lines += [f"Size {entry.get('size_bytes', 0):,} bytes; {100 * tr['tflite_sparsity']:.1f}% of the "
+                  f"{tr.get('tflite_kernel_weights', 0):,} convolution and dense weights in the int8 file are zero "
+                  "(TFLite stores them dense: the pruning buys accuracy headroom for a later sparse format, "
+                  "not bytes today).", ""]
+    real = entry.get("real_faces")
+    if real:
+        fer, run, gap = real["fer_framing"], real["runtime_framing"], real["gap"]
+        lines += ["## Real faces", "",
+                  f"{real['faces']} frontal faces that the device's own analysis path (FrameAnalyzer: pose, face box, "
+                  "crop, this model) classified in the shared photos and videos; the sheet shows the 48×48 crops "
+                  "the model read, its top class and probability under each, beside the mean FER2013 face:", "",
+                  f"![runtime face crops]({real['sheet']})", "",
+                  "Framing, measured on both sides with MediaPipe Face Mesh (eye centres; fractions of the crop "
+                  "side, tilt in degrees; median and interquartile range):", "",
+                  "| measure | FER2013 | runtime crops | gap (runtime − FER) |", "| --- | --- | --- | --- |"]
+        for key, label in (("eye_y", "eye-line height from the top"), ("eye_x", "eye midpoint across"),
+                           ("eye_dist", "eye spacing (face scale)"), ("roll_deg", "tilt of the eye line")):
+            if key in fer and key in run:
+                lines.append(f"| {label} | {_spread(fer[key])} | {_spread(run[key])} | {gap[key]:+.3f} |")
+        lines += ["", f"Face Mesh found a face in {fer['measured']} of {fer['faces']} FER2013 faces and "
+                  f"{run['measured']} of {run['faces']} runtime crops.", "",
+                  "Predicted classes per source:", ""]
+        for src, counts in real.get("predicted", {}).items():
+            lines.append(f"- {src}: " + ", ".join(f"{c} {n}" for c, n in counts.items() if n))
+        lines += ["", "```", real.get("command", ""), "```", ""]
+    if tr:
+        sec = tr.get("seconds", {})
+        sharp = tr.get("sharpness", {})
         lines += ["## Training", "",
                   f"- {tr.get('train_images')} training faces, {tr.get('epochs')} epochs + {tr.get('prune_epochs')} "
-                  f"pruning epochs, {tr.get('parameters')} parameters, {100 * tr.get('sparsity', 0):.1f}% of kernel "
-                  f"weights zero after magnitude pruning, seed {tr.get('seed')}",
-                  f"- training-split sharpness {tr.get('front_end', {}).get('train_sharpness')} vs validation "
-                  f"{tr.get('front_end', {}).get('val_sharpness')} (median Laplacian variance)", ""]
-    return "\n".join(lines).rstrip() + "\n"
+                  f"pruning epochs, conv widths {tr.get('widths')} (per 48/24/12/6 px stage), "
+                  f"{tr.get('parameters')} parameters, batch {tr.get('batch')}, peak learning rate {tr.get('lr')}, "
+                  f"seed {tr.get('seed')}",
+                  f"- {100 * tr.get('sparsity', 0):.1f}% of kernel weights zero after magnitude pruning "
+                  "(tensorflow-model-optimization) with fine-tuning",
+                  f"- time on the build machine (2 cores, shared): {sec.get('per_epoch')} s per epoch, "
+                  f"{sec.get('per_prune_epoch')} s per pruning epoch, {sec.get('train')} + {sec.get('prune')} s",
+                  f"- training-split sharpness {sharp.get('train')} vs validation {sharp.get('val')} (median "
+                  "Laplacian variance; the tool refuses a training split below a quarter of the validation figure)",
+                  ""]
+    return lines
 
 
 _LANDMARK_COLS = (("mean_px", "landmarks mean px"), ("p90_px", "landmarks p90 px"),

@@ -28,6 +28,10 @@ class EmotionScore:
     confusion3: np.ndarray  # rows = truth, columns = prediction, order CLASSES3
     confusion7: np.ndarray
 
+    def recall7(self) -> np.ndarray:
+        """Per-class recall (the share of each true class found), FER order."""
+        return self.confusion7.diagonal() / np.maximum(1, self.confusion7.sum(axis=1))
+
     def line(self) -> str:
         return f"accuracy7={self.accuracy7:.4f} accuracy3={self.accuracy3:.4f} n={self.n}"
 

@@ -18,7 +18,7 @@ KNOWN_SHA256 = {
     "movenet-thunder.bin": "a2925747fccaf737c0f20eacdeff919efd5d514e90242397002a0de349dff18c",
     "emotion.json": "56f7e557eb0c863a8b9ab04ac7ccba756e93bf2c27dce135ef0e8712b80b7ad2",
     "emotion.bin": "927ac8224f356ab1e68c2bcfbfa07b0c8567047d1bcf817388ba6e38214c4987",
-    "train.npz": "ebdea3312b3cd8d4f805b5975bed2623f210c31f6f5c33facca898f02d6b41c7",
+    "train.npz": "39fc09c5b99e543d8555b657d97b53823c19b459ab9047b2368344787ea72407",
     "public_test.npz": "5456877e02e81a90c8944724ae8f182bd6da6b84bff0656d835925cf6a02366b",
     "face_landmark.tflite": "c603fa6149219a3e9487dc9abd7a0c24474c77263273d24868378cdf40aa26d1",
     "iris_landmark.tflite": "d1744d2a09c25f501d39eba4faff47e53ecca8852c5ce19bce8eeac39357521f",
