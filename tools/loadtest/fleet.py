@@ -102,6 +102,7 @@ class SimDevice:
         self.name, self.prefix = name, prefix
         self.stats = DeviceStats()
         self.lock = threading.Lock()
+        self._early: dict[int, bool] = {}  # mid -> refused, for a PUBACK that arrived before its bookkeeping
         self.connected = threading.Event()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=name, protocol=mqtt.MQTTv5)
         self.client.reconnect_delay_set(1, 2)
@@ -128,21 +129,30 @@ class SimDevice:
         self.connected.clear()
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, rc: Any, props: Any) -> None:
+        # paho calls this holding its own outgoing-message lock: take ours only here, never around
+        # client.publish (the two locks in opposite orders deadlocked a 5,000-summary run).
         with self.lock:
-            sid = self.stats.pending.pop(mid, None)
-            if sid is None:
+            if self.stats.pending.pop(mid, None) is None:
+                self._early[mid] = bool(rc.is_failure)  # the PUBACK beat publish_summary's bookkeeping
                 return
-            if rc.is_failure:
-                self.stats.refused += 1
-            else:
-                self.stats.acked += 1
+            self._count_ack(bool(rc.is_failure))
+
+    def _count_ack(self, refused: bool) -> None:
+        if refused:
+            self.stats.refused += 1
+        else:
+            self.stats.acked += 1
 
     def publish_summary(self, summary: dict[str, Any]) -> None:
         payload = json.dumps(summary, separators=(",", ":")).encode()
-        with self.lock:  # the mid must be known before its PUBACK can arrive
-            info = self.client.publish(f"{self.prefix}/{self.name}/session/{summary['session_id']}", payload, qos=1)
-            self.stats.pending[info.mid] = summary["session_id"]
+        info = self.client.publish(f"{self.prefix}/{self.name}/session/{summary['session_id']}", payload, qos=1)
+        with self.lock:
             self.stats.published += 1
+            early = self._early.pop(info.mid, None)
+            if early is None:
+                self.stats.pending[info.mid] = summary["session_id"]
+            else:
+                self._count_ack(early)
 
     def publish_live(self, t: float) -> None:
         if self.connected.is_set():
