@@ -64,11 +64,9 @@ def test_the_squats_clip_reads_standing(videos_dir: Path, analyzer: FrameAnalyze
     assert not any(f.slouching for f in feats)
 
 
-def test_the_waving_webcam_hand_is_gesturing_and_hidden_hands_are_left_out(videos_dir: Path,
-                                                                            analyzer: FrameAnalyzer):  # fmt: skip
+def test_hidden_hands_are_left_out_of_every_hand_metric(videos_dir: Path, analyzer: FrameAnalyzer) -> None:
+    """Gesturing itself is measured against the labels (`tests/test_validate.py`, docs/validation.md)."""
     feats = frame_features(analyzer, videos_dir / "slp_webcam_test_video.mp4")
-    judged = [f.gesturing for f in feats if f.gesturing is not None]
-    assert len(judged) >= 3 and sum(judged) >= 0.6 * len(judged)
     hidden = [f for f in feats if f.present and f.hands_in_view is False]
     assert hidden, "the waist-up clip has frames with both hands out of view"
     for f in hidden:
@@ -106,3 +104,18 @@ def test_still_frames_read_as_not_gesturing(images_dir: Path, videos_dir: Path, 
                 gesturing.append(f.gesturing)
     assert len(gesturing) >= 40
     assert sum(gesturing) <= 0.05 * len(gesturing)
+
+
+def test_a_head_bowed_over_notes_reads_as_looking_down_and_gets_no_emotion_finding(videos_dir: Path) -> None:
+    """Issue 7: the seated woman's head and eyes are lowered in every frame (labelled by watching); the
+    keypoint proxy read 2% looking down. With the shipped face models (landmarks, head pose, gaze) most
+    frames must read down and the finding must fire; her bowed face is outside the head poses the
+    emotion model was trained on, so no expression finding may be drawn from it."""
+    cfg = Config()
+    if not cfg.models.face:
+        pytest.skip("the shipped config has the face stage off")
+    result = analyze_video(videos_dir / "seated" / "raga_3people_seated.mp4", cfg, progress=False)
+    s = result.summary
+    assert s["metrics"]["looking_down"]["share"] >= 0.5, s["metrics"]["looking_down"]
+    assert "looking_down" in {f["code"] for f in s["feedback"]}
+    assert not [f for f in s["feedback"] if str(f["metric"]).startswith("emotion")]
