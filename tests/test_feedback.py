@@ -172,3 +172,17 @@ def test_not_judged_lists_every_unjudged_share_metric_and_the_emotion():
     # and no finding comes from them
     m["hands_in_pockets"] = {"kind": "share", "share": 0.9, "n": 10}
     assert evaluate(m, emotion(GOOD_EMOTION), CFG, present=present) == []
+
+
+def test_an_expression_reading_is_never_critical_and_ranks_below_critical_body_findings():
+    """A face read 100% negative by the emotion model is at most a warning (the model's accuracy
+    cannot carry more), and a critical finding on the body comes first even when less far past."""
+    assert severity_of(3.0, "warning") == "warning" and severity_of(0.2, "warning") == "info"
+    found = evaluate(metrics({**GOOD, "looking_down": 0.7}), emotion({"positive": 0.0, "negative": 1.0,
+                                                                     "neutral": 0.0}), CFG)
+    by_code = {f.code: f for f in found}
+    assert by_code["negative_emotion"].severity == "warning"
+    assert by_code["positive_emotion_low"].severity == "warning"
+    assert by_code["looking_down"].severity == "critical"
+    assert by_code["negative_emotion"].excess > by_code["looking_down"].excess
+    assert found[0].code == "looking_down"

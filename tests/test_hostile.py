@@ -127,7 +127,7 @@ def test_1_auto_learns_311_from_the_connack_and_asks_for_5_again_after_a_reconne
     broker = Mosquitto(tmp_path / "mosquitto")
     amqtt = EmbeddedBroker("127.0.0.1", broker.port)
     amqtt.start()
-    pub = publisher(broker, tmp_path / "spool", connack_timeout_s=1.0)
+    pub = publisher(broker, tmp_path / "spool", connack_timeout_s=3.0)
     pub.start()
     try:
         assert pub.wait_connected(10), pub.last_error
@@ -142,7 +142,7 @@ def test_1_auto_learns_311_from_the_connack_and_asks_for_5_again_after_a_reconne
         )
         amqtt.stop()
         broker.start()
-        assert wait_until(lambda: pub.connected and pub.conn is not None and pub.conn.protocol_name == "5", 15)
+        assert wait_until(lambda: pub.connected and pub.conn is not None and pub.conn.protocol_name == "5", 40)
     finally:
         pub.close(timeout=1)
         broker.kill()
