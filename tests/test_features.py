@@ -30,7 +30,7 @@ def test_frontal_pose_reads_as_a_neutral_standing_presenter():
     assert f.present and f.face_visible
     assert f.scale_px == pytest.approx(100.0)
     assert f.posture == "standing" and f.seated is False
-    assert f.head_direction == "frontal" and f.head_from_face is False
+    assert f.head_direction is None and f.head_from_face is False  # up or down needs the face
     assert f.head_yaw == pytest.approx(0.0, abs=1e-6)
     assert f.head_pitch is None and f.eyes_pitch is None  # degrees come from the face only
     assert f.head_pitch_kp == pytest.approx(0.08, abs=1e-6)
@@ -38,7 +38,7 @@ def test_frontal_pose_reads_as_a_neutral_standing_presenter():
     assert f.facing_audience is True
     assert f.turned_to_screen is False
     assert f.back_to_audience is False
-    assert f.looking_down is False
+    assert f.looking_down is None  # from the face only
     assert f.hands_in_gesture_zone is False  # hanging hands are below the waist
     assert f.hands_in_pockets is False
     assert f.hands_behind_back is False

@@ -88,7 +88,7 @@ SHARE_METRICS: tuple[MetricSpec, ...] = (
     _share("facing_audience", "facing the audience", ("head",)),
     _share("turned_to_screen", "turned to the screen", ("head",)),
     _share("back_to_audience", "back to the audience"),
-    _share("looking_down", "looking down", ("head",)),
+    _share("looking_down", "looking down", ("face",)),
     _share("slouching", "slouching", ("hips", "posture", "frontal")),
     _share("gesturing", "gesturing", ("hands",)),
     _share("hands_in_gesture_zone", "hands in the gesture zone", ("hands",)),
@@ -257,7 +257,6 @@ class FeatureExtractor:
             pts, weak, body, fresh_reading(self._head, t, cfg.head_max_age_s, cfg.head_min_score),
             screen_side=self.screen_side, facing_yaw_max=cfg.facing_yaw_max_deg,
             turned_yaw_min=cfg.turned_yaw_min_deg, down_deg=cfg.looking_down_deg,
-            down_pitch_kp=cfg.looking_down_pitch,
         )  # fmt: skip
 
         scale = None if body is None else body.scale

@@ -190,6 +190,8 @@ def _missing_share(metrics: Mapping[str, Any], need: str, present: int) -> float
         return (1.0 - sn[0]) * sn[1] / present
     if need == "head" and (sn := _share_n(metrics, "head_from_face")):
         return 1.0 - sn[1] / present
+    if need == "face" and (sn := _share_n(metrics, "head_from_face")):
+        return 1.0 - sn[0] * sn[1] / present
     return None
 
 
@@ -200,6 +202,7 @@ NEEDS: dict[str, str] = {
     "hands": "hands out of view in {p} of frames",
     "frontal": "torso turned away from the camera in {p} of frames",
     "head": "head not seen in {p} of frames",
+    "face": "face too small or hidden to read where the head and eyes point in {p} of frames",
 }
 # When no need explains it: what else keeps the metric from being judged.
 FALLBACK: dict[str, str] = {
