@@ -74,7 +74,7 @@ class AnalysisConfig:
 
 @dataclass(frozen=True)
 class FeaturesConfig:
-    """Thresholds of the frame features (edge/features.py). Distances are in shoulder widths."""
+    """Thresholds of the frame features (edge/analysis/features.py). Distances are in shoulder widths."""
 
     presence_min_keypoints: int = 5  # keypoints seen (>= min_keypoint_score) for "a presenter is in view"
     facing_yaw_max_deg: float = 30.0  # |head yaw| up to this counts as facing the audience

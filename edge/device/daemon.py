@@ -8,7 +8,7 @@ One main loop owns all session state (tracker, statistics, checkpoint); nothing 
 - analysis: `edge.analysis.pipeline.FrameAnalyzer`, reset whenever a new session's statistics begin (the
   countdown of an automatic start, or a `start` command), so baselines and speeds are the presenter's own.
 - sessions: `SessionTracker` (auto start on presence, end on absence, commands). While a session runs
-  its state is checkpointed atomically every `session.checkpoint_s` (edge/checkpoint.py). On start, a
+  its state is checkpointed atomically every `session.checkpoint_s` (edge/device/checkpoint.py). On start, a
   checkpoint left by a crash or a power cut is published as `interrupted` (ended by `crash`), and the
   checkpoint is removed only once the summary is in the spool.
 - MQTT: `Publisher` (retained status with Last Will, spooled QoS 1 summaries, live topic, commands).
