@@ -18,18 +18,19 @@ Why it is built this way:
   connection. `protocol = "3.1.1"` skips all of this (the demo's embedded broker).
 - Each client built gets a new `generation`, passed to the hooks so that message ids of a replaced
   client are never confused with the new one's. Hooks run on paho's network thread: keep them tiny.
+
+The settings a connection starts from (the protocol setting, the password) and the per-broker memory of
+the protocol live in `edge.mqttsetup`; they are importable from here too.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any, cast
 
 import paho.mqtt.client as mqtt
@@ -38,77 +39,33 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from edge.config import MqttConfig, TlsConfig
+from edge.config import TlsConfig
+from edge.mqttsetup import (
+    PROTOCOL_SETTINGS,
+    MqttSetupError,
+    forget_protocols,
+    known_protocol,
+    protocol_setting,
+    read_password,
+    remember_protocol,
+)
+
+__all__ = [
+    "PROTOCOL_SETTINGS",
+    "UNSUPPORTED_PROTOCOL",
+    "MqttConnection",
+    "MqttSetupError",
+    "forget_protocols",
+    "known_protocol",
+    "protocol_setting",
+    "read_password",
+    "reason_text",
+]
 
 logger = logging.getLogger(__name__)
 
 UNSUPPORTED_PROTOCOL = 0x84  # CONNACK "Unsupported protocol version" (paho maps a v3 CONNACK rc 1 here)
-PROTOCOL_SETTINGS = ("auto", "5", "3.1.1")
 _PROTOCOL_NAMES = {mqtt.MQTTv5: "5", mqtt.MQTTv311: "3.1.1", mqtt.MQTTv31: "3.1"}
-
-_known: dict[tuple[str, int], MQTTProtocolVersion] = {}  # broker -> protocol its last CONNACK accepted
-_known_lock = threading.Lock()
-
-
-class MqttSetupError(ValueError):
-    """MQTT settings that cannot work (missing password file, credential without systemd, ...)."""
-
-
-def known_protocol(host: str, port: int) -> MQTTProtocolVersion | None:
-    """The protocol the broker last accepted in this process (None: not asked yet)."""
-    with _known_lock:
-        return _known.get((host, port))
-
-
-def _remember(host: str, port: int, protocol: MQTTProtocolVersion) -> None:
-    with _known_lock:
-        _known[(host, port)] = protocol
-
-
-def forget_protocols() -> None:
-    """Forget every broker's answer (tests that reuse a port for another broker)."""
-    with _known_lock:
-        _known.clear()
-
-
-def protocol_setting(value: str | int) -> str:
-    """Normalise `mqtt.protocol` ("auto", "5", "3.1.1"; paho's constants accepted too)."""
-    if value in (mqtt.MQTTv5, "5", "5.0"):
-        return "5"
-    if value in (mqtt.MQTTv311, "3.1.1"):
-        return "3.1.1"
-    if value == "auto":
-        return "auto"
-    raise MqttSetupError(f"MQTT protocol {value!r}: expected one of {', '.join(PROTOCOL_SETTINGS)}")
-
-
-def read_password(cfg: MqttConfig, environ: Mapping[str, str] | None = None) -> str | None:
-    """The MQTT password from `password_file` or the systemd credential `password_credential`.
-
-    Read at start, never at import; one trailing newline is dropped (editors add one).
-    """
-    environ = os.environ if environ is None else environ
-    if cfg.password_file is not None:
-        path = Path(cfg.password_file)
-        source = f"mqtt.password_file {path}"
-    elif cfg.password_credential:
-        cred_dir = environ.get("CREDENTIALS_DIRECTORY")
-        if not cred_dir:
-            raise MqttSetupError(
-                f"mqtt.password_credential is {cfg.password_credential!r} but $CREDENTIALS_DIRECTORY is not "
-                "set (run under systemd with LoadCredential=, or use mqtt.password_file)"
-            )
-        path = Path(cred_dir) / cfg.password_credential
-        source = f"systemd credential {cfg.password_credential!r} ({path})"
-    else:
-        return None
-    try:
-        password = path.read_text(encoding="utf-8").rstrip("\r\n")
-    except OSError as exc:
-        raise MqttSetupError(f"cannot read the MQTT password from {source}: {exc.strerror or exc}") from exc
-    if not password:
-        raise MqttSetupError(f"the MQTT password from {source} is empty")
-    return password
 
 
 def reason_text(rc: ReasonCode | int | None) -> str:
@@ -384,12 +341,12 @@ class MqttConnection:
                 self._refused(userdata, reason_code)
                 return
             if self._probe:
-                _remember(self.host, self.port, mqtt.MQTTv5)
+                remember_protocol(self.host, self.port, mqtt.MQTTv5)
                 self.log.info("MQTT broker %s accepts MQTT 5; connecting again with the Last Will", self._broker)
                 self._rebuild_async(userdata, mqtt.MQTTv5, probe=False)
                 return
             if self.setting == "auto":
-                _remember(self.host, self.port, self.protocol)
+                remember_protocol(self.host, self.port, self.protocol)
             self.last_error = None
             self._last_logged = ("", 0.0)
             self.epoch += 1
@@ -409,7 +366,7 @@ class MqttConnection:
     def _refused(self, generation: int, reason_code: ReasonCode) -> None:
         if reason_code.value == UNSUPPORTED_PROTOCOL and self.protocol == mqtt.MQTTv5:
             if self.setting == "auto":
-                _remember(self.host, self.port, mqtt.MQTTv311)
+                remember_protocol(self.host, self.port, mqtt.MQTTv311)
                 self.log.info(
                     "MQTT broker %s refuses MQTT 5 (CONNACK: unsupported protocol version); using MQTT 3.1.1",
                     self._broker,

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import signal
 import sys
@@ -32,7 +31,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from edge.collector.store import SessionRow, Store, StoreError, is_url
+from edge.collector.store import Store, StoreError, is_url
+from edge.collector.tables import duration as _duration
+from edge.collector.tables import main_metrics as _main_metrics
+from edge.collector.tables import metric_unit as _metric_unit
+from edge.collector.tables import metric_value as _metric_value
+from edge.collector.tables import raw_metric_value as _raw_metric_value
+from edge.collector.tables import session_line, trend_table
+from edge.collector.tables import text_table as _table
 from edge.collector.web.commands import (
     add_listen_serve_args,
     add_report_args,
@@ -41,6 +47,28 @@ from edge.collector.web.commands import (
     cmd_serve,
 )
 from edge.untrusted import printable
+
+__all__ = [
+    "build_parser",
+    "cmd_devices",
+    "cmd_list",
+    "cmd_listen",
+    "cmd_quarantine",
+    "cmd_show",
+    "cmd_trend",
+    "default_db",
+    "default_db_path",
+    "main",
+    "session_line",
+    "trend_table",
+    # the old private names of what edge.collector.tables now owns (tests still reach for them here)
+    "_duration",
+    "_main_metrics",
+    "_metric_unit",
+    "_metric_value",
+    "_raw_metric_value",
+    "_table",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -68,37 +96,6 @@ def _setup_logging(verbose: int, default: int) -> None:
     from edge.logs import quiet_third_party
 
     quiet_third_party(verbose=level <= logging.DEBUG)  # amqtt's warnings about clients: -vv shows them
-
-
-def _duration(seconds: float | None) -> str:
-    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not math.isfinite(seconds):
-        return "-"
-    s = int(round(seconds))
-    return f"{s // 60}:{s % 60:02d}"
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:
-    headers = [printable(h) for h in headers]
-    rows = [[printable(c) for c in r] for r in rows]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-
-    def fmt(cells: Sequence[str]) -> str:
-        return "  ".join(
-            c.rjust(w) if i in right else c.ljust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
-
-    return "\n".join([fmt(headers), fmt(["-" * w for w in widths]), *(fmt(r) for r in rows)])
-
-
-def session_line(summary: dict[str, Any]) -> str:
-    """The one line printed for each arriving session (escaped: every field came from a device)."""
-    label = f" [{summary['label']}]" if summary.get("label") else ""
-    findings = ", ".join(str(f.get("code")) for f in summary.get("feedback", []) if isinstance(f, dict))
-    return printable(
-        f"session {summary.get('session_id')} from {summary.get('device')}{label}: {summary.get('started_at')}, "
-        f"{_duration(summary.get('duration_s'))}, {summary.get('status')}; {findings or 'no findings'}"
-    )
 
 
 # -- listen ----------------------------------------------------------------------------------
@@ -297,86 +294,6 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
     print(printable(report, keep_newlines=True))
     return 0
-
-
-def _metric_value(summary: dict[str, Any], name: str) -> float | None:
-    try:
-        value = _raw_metric_value(summary, name)
-    except (TypeError, ValueError, AttributeError):  # an old row of another shape
-        return None
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-        return None
-    return float(value)
-
-
-def _raw_metric_value(summary: dict[str, Any], name: str) -> Any:
-    if name == "duration_min":
-        d = summary.get("duration_s")
-        return None if d is None else d / 60.0
-    if name.startswith("emotion_"):
-        v = summary.get("emotion", {}).get("classes3", {}).get(name.removeprefix("emotion_"))
-        return None if v is None or not summary.get("emotion", {}).get("frames") else 100.0 * v
-    m = summary.get("metrics", {}).get(name)
-    if not isinstance(m, dict):
-        return None
-    if m.get("kind") == "share":
-        return None if not m.get("n") else 100.0 * m["share"]
-    return m.get("mean")
-
-
-def _metric_unit(rows: Sequence[SessionRow], name: str) -> str:
-    if name == "duration_min":
-        return "min"
-    if name.startswith("emotion_"):
-        return "%"
-    for r in rows:
-        m = r.summary.get("metrics", {}).get(name)
-        if isinstance(m, dict):
-            return "%" if m.get("kind") == "share" else (m.get("unit") or "")
-    return ""
-
-
-def _main_metrics(rows: Sequence[SessionRow]) -> list[str]:
-    """Every share metric (the feedback is about shares) and the two movement magnitudes, in the
-    pipeline's order; without edge.analysis.features, whatever the summaries carry."""
-    try:
-        from edge.analysis.features import SHARE_METRICS
-
-        return [m.name for m in SHARE_METRICS] + ["wrist_speed", "sway_amplitude"]
-    except ImportError:
-        names: list[str] = []
-        for r in rows:
-            names += [k for k in r.summary.get("metrics", {}) if k not in names]
-        return names
-
-
-def trend_table(rows: Sequence[SessionRow]) -> str:
-    """Metrics as rows, sessions (oldest to newest) as columns, then the change first -> last.
-
-    Shares are in percent of analysed frames with the presenter in view; continuous metrics show
-    their mean."""
-    names = _main_metrics(rows) + ["emotion_positive", "emotion_negative", "duration_min"]
-    headers = ["metric", "unit", *(f"#{i + 1}" for i in range(len(rows))), "change"]
-    table = []
-    for name in names:
-        values = [_metric_value(r.summary, name) for r in rows]
-        known = [v for v in values if v is not None]
-        if not known:
-            continue
-        unit = _metric_unit(rows, name)
-        digits = 0 if unit == "%" else 2 if name != "duration_min" else 1
-        cells = ["-" if v is None else f"{v:.{digits}f}" for v in values]
-        if len(known) >= 2:
-            change = f"{known[-1] - known[0]:+.{digits}f}"  # ASCII only, like the report
-        else:
-            change = ""
-        table.append([name, unit, *cells, change])
-    legend = [
-        printable(f"#{i + 1}  {r.started_at}  {r.session_id}  {r.device}" + (f"  [{r.label}]" if r.label else ""))
-        for i, r in enumerate(rows)
-    ]
-    right = tuple(range(2, len(headers)))
-    return _table(headers, table, right=right) + "\n\n" + "\n".join(legend)
 
 
 def cmd_trend(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ One main loop owns all session state (tracker, statistics, checkpoint); nothing 
 - analysis: `edge.analysis.pipeline.FrameAnalyzer`, reset whenever a new session's statistics begin (the
   countdown of an automatic start, or a `start` command), so baselines and speeds are the presenter's own.
 - sessions: `SessionTracker` (auto start on presence, end on absence, commands). While a session runs
-  its state is checkpointed atomically every `session.checkpoint_s` (edge/checkpoint.py). On start, a
+  its state is checkpointed atomically every `session.checkpoint_s` (edge/device/checkpoint.py). On start, a
   checkpoint left by a crash or a power cut is published as `interrupted` (ended by `crash`), and the
   checkpoint is removed only once the summary is in the spool.
 - MQTT: `Publisher` (retained status with Last Will, spooled QoS 1 summaries, live topic, commands).
@@ -16,6 +16,11 @@ One main loop owns all session state (tracker, statistics, checkpoint); nothing 
   and the worker sends the ack with the main loop's answer (or a refusal when the loop did not take
   the command within `COMMAND_TIMEOUT_S`: then it is cancelled and changes nothing).
 - systemd: READY/WATCHDOG/STATUS/STOPPING through `edge.device.sdnotify` (the rules are in its docstring).
+
+The `Daemon` class is split by what each part owns: this module has the loop, setup, commands and
+shutdown; `edge.device.daemon_sessions` what happens when a session starts or ends (summary, spool,
+checkpoint, crash recovery); `edge.device.daemon_status` the live topic, the retained status and
+systemd; `edge.device.command_inbox` the handover of commands between the two threads.
 
 SIGTERM/SIGINT end a running session as complete (ended by `shutdown`), spool its summary, wait briefly
 for the broker's acks, publish `offline` and exit 0. A non-looping recording that ends does the same
@@ -29,27 +34,31 @@ that can never work (the message names the config key).
 from __future__ import annotations
 
 import logging
-import queue
 import signal
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
-from edge.analysis.emotion import EMOTIONS7
 from edge.analysis.features import FrameFeatures
 from edge.config import Config, missing_files
 from edge.device.capture import LatestFrameReader
 from edge.device.checkpoint import CheckpointStore
+from edge.device.command_inbox import COMMAND_TIMEOUT_S, CommandInbox
 from edge.device.commands import Command
+from edge.device.daemon_sessions import SessionExtra, SessionKeeping, local_time
+from edge.device.daemon_status import (
+    READY_MQTT_GRACE_S,
+    READY_TIMEOUT_S,
+    SD_STATUS_INTERVAL_S,
+    STATUS_INTERVAL_S,
+    StatusReporting,
+)
 from edge.device.publish import MqttSetupError, Publisher
 from edge.device.sdnotify import SdNotifier
-from edge.session.feedback import evaluate_stats
-from edge.session.summary import new_session_id, parse_rfc3339, rfc3339, session_summary
-from edge.session.tracker import Session, SessionEvent, SessionTracker
+from edge.session.tracker import SessionTracker
 
 logger = logging.getLogger(__name__)
 
@@ -57,20 +66,10 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2  # = edge.cli.EXIT_ERROR (bad config, models, video); RestartPreventExitStatus=2
 
-READY_MQTT_GRACE_S = 10.0  # READY=1 without MQTT after this long: the spool covers a broker outage
-READY_TIMEOUT_S = 60.0  # READY=1 without a single analysed frame after this long (camera down)
-STATUS_INTERVAL_S = 30.0  # retained status refresh (fps, camera counters)
-SD_STATUS_INTERVAL_S = 10.0  # systemd STATUS= refresh when nothing but the fps changed
-COMMAND_TIMEOUT_S = 3.0  # a command the main loop did not take by then is refused and cancelled
 FRAME_WAIT_S = 0.5  # longest wait for a new frame before the loop does its other work
 MAX_CONSECUTIVE_ERRORS = 50  # analyser failures in a row before the daemon gives up (exit 1)
 SHUTDOWN_FLUSH_S = 5.0  # Publisher.close: time for the last acks and the `offline` status
 FPS_SMOOTHING = 0.1
-
-
-def local_time(posix: float) -> str:
-    """A POSIX time as the device's local wall-clock time for the log (the summaries carry UTC)."""
-    return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(posix))
 
 
 class Analyzer(Protocol):
@@ -92,47 +91,7 @@ class SetupError(RuntimeError):
         self.exit_code = exit_code
 
 
-class _Request:
-    """A command handed from the publisher's worker thread to the main loop, answered once."""
-
-    def __init__(self, cmd: Command) -> None:
-        self.cmd = cmd
-        self.error: str | None = None
-        self.done = threading.Event()
-        self._lock = threading.Lock()
-        self._state = "queued"  # queued -> running -> done, or queued -> cancelled
-
-    def claim(self) -> bool:
-        """Main loop: take it for execution (False: it timed out and was cancelled)."""
-        with self._lock:
-            if self._state != "queued":
-                return False
-            self._state = "running"
-            return True
-
-    def cancel(self) -> bool:
-        """Worker: give up waiting (False: the main loop is executing it right now)."""
-        with self._lock:
-            if self._state != "queued":
-                return False
-            self._state = "cancelled"
-            return True
-
-    def finish(self, error: str | None) -> None:
-        self.error = error
-        with self._lock:
-            self._state = "done"
-        self.done.set()
-
-
-@dataclass
-class _SessionExtra:
-    """Per-session bookkeeping the tracker does not keep."""
-
-    dropped_at_start: float = 0.0
-
-
-class Daemon:
+class Daemon(SessionKeeping, StatusReporting):
     """The daemon's main loop; `run(stop)` blocks until `stop` is set, the recording ends or it fails.
 
     `analyzer`: a ready analyser (default: `FrameAnalyzer(cfg)` with verified models).
@@ -158,7 +117,7 @@ class Daemon:
         self.models_info: dict[str, dict[str, str]] = {}
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self._commands: queue.Queue[_Request] = queue.Queue()
+        self._commands = CommandInbox(self._wake)
         self._period = 1.0 / cfg.analysis.fps
         self._started_mono = time.monotonic()
         self._next_due = 0.0
@@ -180,7 +139,7 @@ class Daemon:
         self._camera_state = "starting"
         self._sd_key = ""
         self._last_sd_status = 0.0
-        self._extra = _SessionExtra()
+        self._extra = SessionExtra()
         self.sessions_published = 0
         self.sessions_dropped = 0  # shorter than session.min_duration_s
 
@@ -287,35 +246,6 @@ class Daemon:
         except ModelError as exc:
             raise SetupError(f"models: {exc}") from None
 
-    def _recover(self) -> None:
-        """Publish the session a crash or power cut left in the checkpoint as `interrupted`."""
-        self.checkpoints.remove_partial()
-        ck = self.checkpoints.load()
-        if ck is None:
-            return
-        try:
-            tracker = SessionTracker.from_dict(ck.tracker, self.cfg.session)
-        except (KeyError, TypeError, ValueError) as exc:
-            self.checkpoints.set_aside(f"session state does not restore: {exc!r}")
-            return
-        if tracker.active is None:
-            logger.info("checkpoint without a running session (state %s): removed", tracker.state)
-            self._remove_checkpoint()
-            return
-        session = tracker.active
-        logger.warning(
-            "found the checkpoint of session %s (saved %s): publishing it as interrupted",
-            session.meta.get("session_id"), ck.saved_at,
-        )
-        events = tracker.finish("crash")
-        for ev in events:
-            if ev.kind == "ended":
-                self._publish(ev.session, status="interrupted", frames_dropped=None, recovered=True)
-            else:
-                logger.info("interrupted session %s was too short to keep: dropped",
-                            ev.session.meta.get("session_id"))
-                self._remove_checkpoint()
-
     # -- main loop ------------------------------------------------------------------------------
     def _loop(self) -> None:
         assert self.reader is not None
@@ -398,130 +328,13 @@ class Daemon:
         self._handle(events)
         self._live(t, features, result.emotion)
 
-    # -- sessions -------------------------------------------------------------------------------
-    def _handle(self, events: list[SessionEvent]) -> None:
-        for ev in events:
-            if ev.kind == "started":
-                self._started(ev.session)
-            elif ev.kind == "ended":
-                self._publish(
-                    ev.session,
-                    status="complete",
-                    frames_dropped=int(self._dropped_slots - self._extra.dropped_at_start),
-                )
-            else:
-                self.sessions_dropped += 1
-                logger.info(
-                    "session %s not kept (ended by %s): it lasted %.1f s, shorter than session.min_duration_s "
-                    "= %g s (lower that key to keep shorter rehearsals)",
-                    ev.session.meta.get("session_id"), ev.reason, ev.session.duration,
-                    self.cfg.session.min_duration_s,
-                )
-                self._remove_checkpoint()
-            self._last_status = 0.0  # the status names the running session: refresh it now
-
-    def _started(self, session: Session) -> None:
-        wall = time.time() - max(0.0, time.monotonic() - session.start_t)
-        session.meta.update(
-            session_id=new_session_id(self.cfg.device.id, wall),
-            started_at=rfc3339(wall),
-            device=self.cfg.device.id,
-            models=self.models_info,
-        )
-        self._extra = _SessionExtra(dropped_at_start=self._dropped_slots)
-        logger.info("session %s started at %s%s", session.meta["session_id"], local_time(wall),
-                    f" (label {session.label!r})" if session.label else "")
-        self._checkpoint(force=True)
-
-    def _publish(
-        self, session: Session, *, status: str, frames_dropped: int | None, recovered: bool = False
-    ) -> None:
-        """Build the summary, put it in the spool (durable), then drop the checkpoint."""
-        assert self.publisher is not None
-        sid = session.meta.get("session_id")
-        try:
-            summary = session_summary(
-                session,
-                device=self.cfg.device.id,
-                models=session.meta.get("models") or self.models_info,
-                status=status,
-                feedback_cfg=self.cfg.feedback,
-                frames_dropped=frames_dropped,
-            )
-            self.publisher.publish_summary(summary)
-        except OSError as exc:
-            if recovered:  # set aside, or the next session's checkpoint would overwrite it
-                self.checkpoints.set_aside(f"its summary could not be spooled: {exc}")
-            else:
-                logger.error("summary of session %s could not be spooled: %s", sid, exc)
-            return
-        except (ValueError, KeyError, TypeError) as exc:
-            # A summary the collector would refuse anyway: keep the evidence, do not retry forever.
-            logger.error("summary of session %s is invalid and was not published: %s", sid, exc)
-            if recovered:
-                self.checkpoints.set_aside(f"its summary is invalid: {exc}")
-            else:
-                self._remove_checkpoint()
-            return
-        self.sessions_published += 1
-        logger.info(
-            "session %s %s at %s (%s, %.1f s, %d findings)", summary["session_id"],
-            "recovered" if recovered else "ended", local_time(parse_rfc3339(summary["ended_at"]).timestamp()),
-            session.ended_by, summary["duration_s"], len(summary["feedback"]),
-        )
-        self._remove_checkpoint()
-
-    def _checkpoint(self, force: bool = False) -> None:
-        session = self.tracker.active
-        if session is None:
-            return
-        now = time.monotonic()
-        if not force and now - self._last_checkpoint < self.cfg.session.checkpoint_s:
-            return
-        self._last_checkpoint = now
-        try:
-            self.checkpoints.save(self.tracker.to_dict(), dict(session.meta, label=session.label))
-        except (OSError, ValueError) as exc:
-            if not self._checkpoint_failed:
-                logger.error("cannot write the session checkpoint %s: %s", self.checkpoints.path, exc)
-            self._checkpoint_failed = True
-            return
-        if self._checkpoint_failed:
-            logger.info("session checkpoint written again")
-        self._checkpoint_failed = False
-
-    def _remove_checkpoint(self) -> None:
-        try:
-            self.checkpoints.remove()
-        except OSError as exc:
-            logger.error("cannot remove the checkpoint %s: %s", self.checkpoints.path, exc)
-
     # -- commands -------------------------------------------------------------------------------
     def _on_command(self, cmd: Command) -> str | None:
         """Publisher worker thread: hand the command to the main loop and wait for its answer."""
-        req = _Request(cmd)
-        self._commands.put(req)
-        self._wake.set()
-        if not req.done.wait(COMMAND_TIMEOUT_S):
-            if req.cancel():
-                return f"device busy: not executed within {COMMAND_TIMEOUT_S:g}s"
-            req.done.wait()  # the main loop is executing it right now: short
-        return req.error
+        return self._commands.submit(cmd)
 
     def _run_commands(self) -> None:
-        while True:
-            try:
-                req = self._commands.get_nowait()
-            except queue.Empty:
-                return
-            if not req.claim():
-                continue
-            try:
-                error = self._execute(req.cmd)
-            except Exception as exc:
-                logger.exception("command %s (%s) failed", req.cmd.id, req.cmd.cmd)
-                error = f"internal error: {exc}"
-            req.finish(error)
+        self._commands.run_pending(self._execute)
 
     def _command_time(self) -> float:
         """The tracker's clock for a command: just after the last analysed frame while frames flow."""
@@ -566,95 +379,6 @@ class Daemon:
             return None
         return f"unknown command {cmd.cmd!r}"  # parse_command refuses these already
 
-    # -- periodic work: live, checkpoint, status, systemd ------------------------------------------
-    def _live(self, t: float, features: FrameFeatures, emotion: int | None) -> None:
-        session = self.tracker.active
-        if session is None or self._live_interval is None or self.publisher is None:
-            return
-        now = time.monotonic()
-        if now - self._last_live < self._live_interval or not self.publisher.connected:
-            return
-        try:
-            findings = len(evaluate_stats(session.stats, self.cfg.feedback))
-        except Exception:  # the live topic is a nicety: never let it break the loop
-            logger.debug("live findings failed", exc_info=True)
-            findings = None
-        sent = self.publisher.publish_live({
-            "session_id": session.meta.get("session_id"),
-            "label": session.label,
-            "elapsed_s": round(max(0.0, t - session.start_t), 1),
-            "present": features.present,
-            "facing": features.facing_audience,
-            "gesturing": features.gesturing,
-            "emotion": EMOTIONS7[emotion] if emotion is not None and 0 <= emotion < len(EMOTIONS7) else None,
-            "findings": findings,
-            "frames": session.stats.analysed,
-            "fps": None if self._fps is None else round(self._fps, 1),
-        })
-        if sent:  # else the publisher's own throttle said "not yet": try again on the next frame
-            self._last_live = now
-
-    def _periodic(self, now: float) -> None:
-        self._checkpoint()
-        camera = self.reader.state.state if self.reader is not None else "stopped"
-        publisher = self.publisher
-        if camera != self._camera_state:
-            self._camera_state = camera
-            self._last_status = 0.0
-        if publisher is not None and now - self._last_status >= STATUS_INTERVAL_S:
-            if publisher.publish_status():
-                self._last_status = now
-        mqtt_up = publisher is not None and publisher.connected
-        if not self._ready:
-            waited = now - self._started_mono
-            if self._frames_analysed and (mqtt_up or waited >= READY_MQTT_GRACE_S):
-                self._ready = True
-            elif waited >= READY_TIMEOUT_S:
-                self._ready = True
-            if self._ready:
-                self.sd.ready(self._sd_status(camera, mqtt_up))
-                logger.info("ready (%s)", self._sd_status(camera, mqtt_up))
-        else:
-            # STATUS= on every change of camera, MQTT or session, and every SD_STATUS_INTERVAL_S for fps.
-            key = f"{camera}|{mqtt_up}|{self.session_id}"
-            if key != self._sd_key or now - self._last_sd_status >= SD_STATUS_INTERVAL_S:
-                self._sd_key, self._last_sd_status = key, now
-                self.sd.status(self._sd_status(camera, mqtt_up))
-        interval = self.sd.watchdog_interval_s
-        if interval is not None and now - self._last_ping >= interval:
-            # Only a loop that analyses frames, or one that is alive waiting for a camera the reader
-            # is reopening (reported on the status topic), proves it is not wedged.
-            if self._analysed_since_ping or camera == "reopening":
-                self.sd.watchdog()
-                self._last_ping = now
-                self._analysed_since_ping = False
-
-    def _sd_status(self, camera: str, mqtt_up: bool) -> str:
-        session = self.tracker.active
-        if self._fps is not None:
-            fps = f"{self._fps:.1f} fps"
-        else:
-            fps = f"{self._frames_analysed} frames analysed" if self._frames_analysed else "no frame yet"
-        return (
-            f"camera {camera}, {fps}, MQTT {'connected' if mqtt_up else 'not connected (spooling)'}, "
-            + (f"session {session.meta.get('session_id')}" if session else "no session")
-        )
-
-    def _status_fields(self) -> dict[str, Any]:
-        """Extra fields of the retained status (called from paho's thread: reads only)."""
-        reader = self.reader
-        session = self.tracker.active
-        return {
-            "fps": None if self._fps is None else round(self._fps, 2),
-            "target_fps": self.cfg.analysis.fps,
-            "camera": reader.status() if reader is not None else None,
-            "frames_analysed": self._frames_analysed,
-            "analysis_slots_missed": int(self._dropped_slots),  # analyser slower than analysis.fps
-            "analysis_errors": self._errors,
-            "session": None if session is None else session.meta.get("session_id"),
-            "ready": self._ready,
-        }
-
     # -- shutdown -------------------------------------------------------------------------------
     def _shutdown(self, crashed: bool) -> None:
         self.sd.stopping("shutting down")
@@ -665,13 +389,7 @@ class Daemon:
                 self._handle(self.tracker.finish("shutdown", t=self._last_t))
             except Exception:
                 logger.exception("could not finish the running session; its checkpoint stays")
-        while True:  # commands still waiting get a clear refusal
-            try:
-                req = self._commands.get_nowait()
-            except queue.Empty:
-                break
-            if req.claim():
-                req.finish("the device is shutting down")
+        self._commands.refuse_all("the device is shutting down")  # commands still waiting
         self._teardown()
         logger.info("stopped")
 
@@ -709,4 +427,18 @@ def main_run(cfg: Config) -> int:
             signal.signal(signum, handler)
 
 
-__all__ = ["Daemon", "SetupError", "main_run", "EXIT_OK", "EXIT_FAILURE", "EXIT_CONFIG"]
+__all__ = [
+    "Daemon",
+    "SetupError",
+    "main_run",
+    "EXIT_OK",
+    "EXIT_FAILURE",
+    "EXIT_CONFIG",
+    # from the parts of the daemon split out by what they own
+    "COMMAND_TIMEOUT_S",
+    "READY_MQTT_GRACE_S",
+    "READY_TIMEOUT_S",
+    "SD_STATUS_INTERVAL_S",
+    "STATUS_INTERVAL_S",
+    "local_time",
+]

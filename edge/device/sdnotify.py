@@ -4,7 +4,7 @@ systemd passes `$NOTIFY_SOCKET` (a filesystem path, or an abstract socket writte
 and, with `WatchdogSec=`, `$WATCHDOG_USEC` (and `$WATCHDOG_PID`: the watchdog is ours only when it is
 our pid). Each notification is one datagram of `KEY=VALUE` lines.
 
-How the daemon uses it (edge/daemon.py):
+How the daemon uses it (edge/device/daemon_status.py):
 - `READY=1` once the models are loaded, the camera delivered a frame that was analysed, and MQTT is
   connected, or once `READY_MQTT_GRACE_S` passed with the broker still down (a broker outage is
   covered by the spool, so it must not hold the service in "activating" until TimeoutStartSec kills

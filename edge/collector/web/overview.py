@@ -14,8 +14,8 @@ from typing import Any
 
 from babel.support import NullTranslations
 
-from edge.collector import cli as collect_cli
 from edge.collector.store import DeviceOverview, SessionRow
+from edge.collector.tables import main_metrics, metric_unit, metric_value
 from edge.collector.web import metrics as M
 from edge.collector.web.i18n import format_day, format_length, format_when
 from edge.collector.web.live import LiveEvent, status_text
@@ -127,16 +127,16 @@ class Pages:
 def trend_data(rows: Sequence[SessionRow], locale: str, t: NullTranslations) -> dict[str, Any]:
     """Per headline metric, its value in each session (oldest first) and its target band, as
     `ppt-collect trend` computes them (shares and emotions in percent)."""
-    names = collect_cli._main_metrics(rows) + ["emotion_positive", "emotion_negative", "duration_min"]
+    names = main_metrics(rows) + ["emotion_positive", "emotion_negative", "duration_min"]
     targets = M.targets()
     labels = [format_day(r.started_at, locale) for r in rows]
     charts = []
     for name in names:
-        values = [collect_cli._metric_value(r.summary, name) for r in rows]
+        values = [metric_value(r.summary, name) for r in rows]
         known = [v for v in values if v is not None]
         if not known:
             continue
-        unit = collect_cli._metric_unit(rows, name)
+        unit = metric_unit(rows, name)
         shown_unit = M.unit(unit, t.gettext)
         if unit == "%":
             faces = name.startswith("emotion_")

@@ -1,0 +1,126 @@
+"""What `ppt-collect` prints: aligned text tables, the one line per arriving session, and the trend table.
+
+The metric values per session (`metric_value`, `metric_unit`, `main_metrics`) are shared with the
+dashboard's overview (edge.collector.web.overview), so the terminal and the browser show the same
+numbers. Every text that came from a device goes through `edge.untrusted.printable` here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from edge.collector.store import SessionRow
+from edge.untrusted import printable
+
+
+def duration(seconds: float | None) -> str:
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not math.isfinite(seconds):
+        return "-"
+    s = int(round(seconds))
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:
+    headers = [printable(h) for h in headers]
+    rows = [[printable(c) for c in r] for r in rows]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+
+    def fmt(cells: Sequence[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    return "\n".join([fmt(headers), fmt(["-" * w for w in widths]), *(fmt(r) for r in rows)])
+
+
+def session_line(summary: dict[str, Any]) -> str:
+    """The one line printed for each arriving session (escaped: every field came from a device)."""
+    label = f" [{summary['label']}]" if summary.get("label") else ""
+    findings = ", ".join(str(f.get("code")) for f in summary.get("feedback", []) if isinstance(f, dict))
+    return printable(
+        f"session {summary.get('session_id')} from {summary.get('device')}{label}: {summary.get('started_at')}, "
+        f"{duration(summary.get('duration_s'))}, {summary.get('status')}; {findings or 'no findings'}"
+    )
+
+
+def metric_value(summary: dict[str, Any], name: str) -> float | None:
+    try:
+        value = raw_metric_value(summary, name)
+    except (TypeError, ValueError, AttributeError):  # an old row of another shape
+        return None
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def raw_metric_value(summary: dict[str, Any], name: str) -> Any:
+    if name == "duration_min":
+        d = summary.get("duration_s")
+        return None if d is None else d / 60.0
+    if name.startswith("emotion_"):
+        v = summary.get("emotion", {}).get("classes3", {}).get(name.removeprefix("emotion_"))
+        return None if v is None or not summary.get("emotion", {}).get("frames") else 100.0 * v
+    m = summary.get("metrics", {}).get(name)
+    if not isinstance(m, dict):
+        return None
+    if m.get("kind") == "share":
+        return None if not m.get("n") else 100.0 * m["share"]
+    return m.get("mean")
+
+
+def metric_unit(rows: Sequence[SessionRow], name: str) -> str:
+    if name == "duration_min":
+        return "min"
+    if name.startswith("emotion_"):
+        return "%"
+    for r in rows:
+        m = r.summary.get("metrics", {}).get(name)
+        if isinstance(m, dict):
+            return "%" if m.get("kind") == "share" else (m.get("unit") or "")
+    return ""
+
+
+def main_metrics(rows: Sequence[SessionRow]) -> list[str]:
+    """Every share metric (the feedback is about shares) and the two movement magnitudes, in the
+    pipeline's order; without edge.analysis.features, whatever the summaries carry."""
+    try:
+        from edge.analysis.features import SHARE_METRICS
+
+        return [m.name for m in SHARE_METRICS] + ["wrist_speed", "sway_amplitude"]
+    except ImportError:
+        names: list[str] = []
+        for r in rows:
+            names += [k for k in r.summary.get("metrics", {}) if k not in names]
+        return names
+
+
+def trend_table(rows: Sequence[SessionRow]) -> str:
+    """Metrics as rows, sessions (oldest to newest) as columns, then the change first -> last.
+
+    Shares are in percent of analysed frames with the presenter in view; continuous metrics show
+    their mean."""
+    names = main_metrics(rows) + ["emotion_positive", "emotion_negative", "duration_min"]
+    headers = ["metric", "unit", *(f"#{i + 1}" for i in range(len(rows))), "change"]
+    table = []
+    for name in names:
+        values = [metric_value(r.summary, name) for r in rows]
+        known = [v for v in values if v is not None]
+        if not known:
+            continue
+        unit = metric_unit(rows, name)
+        digits = 0 if unit == "%" else 2 if name != "duration_min" else 1
+        cells = ["-" if v is None else f"{v:.{digits}f}" for v in values]
+        if len(known) >= 2:
+            change = f"{known[-1] - known[0]:+.{digits}f}"  # ASCII only, like the report
+        else:
+            change = ""
+        table.append([name, unit, *cells, change])
+    legend = [
+        printable(f"#{i + 1}  {r.started_at}  {r.session_id}  {r.device}" + (f"  [{r.label}]" if r.label else ""))
+        for i, r in enumerate(rows)
+    ]
+    right = tuple(range(2, len(headers)))
+    return text_table(headers, table, right=right) + "\n\n" + "\n".join(legend)

@@ -1,0 +1,88 @@
+"""`python -m tools.quantize` commands of the emotion model: train, prune and quantize it (`emotion`),
+measure it on FER2013 (`evaluate-emotion`), and show the faces the runtime gives it (`emotion-crops`).
+
+Heavy imports (TensorFlow and the rest) happen inside each command, so the parser stays light."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tools.quantize.command_line import command_line
+
+
+def cmd_emotion(args: argparse.Namespace) -> int:
+    from tools.quantize.emotion import EmotionTrainConfig, parse_widths, train_prune, widths_spec
+    from tools.quantize.emotion_export import calibration_faces, tflite_kernel_sparsity, to_tflite
+    from tools.quantize.evaluate_emotion import evaluate_emotion
+    from tools.quantize.fer import load_fer
+    from tools.quantize.manifest import record_model
+
+    cfg = EmotionTrainConfig(epochs=args.epochs, prune_epochs=args.prune_epochs, limit=args.limit,
+                             sparsity=args.sparsity, flip_tta=not args.no_flip_tta, seed=args.seed,
+                             widths=parse_widths(args.widths), lr=args.lr, batch=args.batch, minutes=args.minutes,
+                             bf16=args.bf16)
+    work = args.work or Path("build") / "quantize"
+    work.mkdir(parents=True, exist_ok=True)
+    result = train_prune(args.train, args.val, cfg)
+    info = result.info
+    x, _, _ = load_fer(args.train, limit=cfg.limit)
+    files = {
+        "float": work / "emotion_float32.tflite",
+        "pruned": work / "emotion_pruned_float32.tflite",
+    }
+    files["float"].write_bytes(to_tflite(result.float_model, flip_tta=cfg.flip_tta))
+    files["pruned"].write_bytes(to_tflite(result.pruned_model, flip_tta=cfg.flip_tta))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(to_tflite(result.pruned_model, flip_tta=cfg.flip_tta, int8_calib=calibration_faces(x)))
+    files["int8"] = args.out
+    file_sparsity, kernel_weights = tflite_kernel_sparsity(args.out)
+    limit = None if cfg.limit is None else max(64, cfg.limit // 4)
+    scores = {}
+    for stage, path in files.items():
+        s = evaluate_emotion(path, args.val, limit=limit)
+        scores[stage] = {"accuracy7": round(s.accuracy7, 4), "accuracy3": round(s.accuracy3, 4), "n": s.n,
+                         "recall7": [round(float(r), 4) for r in s.recall7()],
+                         "confusion7": s.confusion7.tolist()}
+        print(f"{stage:7s} {path.name:32s} {s.line()}")
+    if args.manifest:
+        record_model(args.manifest, args.out, role="emotion", command=command_line(),
+                     sources={"train": (str(args.train), info["train_sha256"]),
+                              "val": (str(args.val), info["val_sha256"])},
+                     extra={"training": {"epochs": info["epochs_run"], "minutes": cfg.minutes,
+                                         "prune_epochs": cfg.prune_epochs, "bf16": cfg.bf16,
+                                         "train_images": info["train_images"], "parameters": info["parameters"],
+                                         "widths": widths_spec(cfg.widths), "batch": cfg.batch, "lr": cfg.lr,
+                                         "sparsity": round(info["sparsity"], 4),
+                                         "tflite_sparsity": round(file_sparsity, 4),
+                                         "tflite_kernel_weights": kernel_weights, "flip_tta": cfg.flip_tta,
+                                         "seed": cfg.seed, "sharpness": info["sharpness"],
+                                         "seconds": info["seconds"]},
+                            "accuracy": {"data": args.val.name, **scores}})
+    print(f"wrote {args.out} ({args.out.stat().st_size} bytes), sparsity {info['sparsity']:.3f} "
+          f"(in the int8 file: {file_sparsity:.3f} of {kernel_weights} kernel weights)")
+    return 0
+
+
+def cmd_evaluate_emotion(args: argparse.Namespace) -> int:
+    from tools.quantize.evaluate_emotion import evaluate_emotion
+    from tools.quantize.manifest import read_manifest, update_entry
+
+    for model in args.model:
+        s = evaluate_emotion(model, args.data, limit=args.limit)
+        print(f"{model.name}: {s.line()}")
+        print(s.table())
+        if args.manifest and args.stage:
+            entry = read_manifest(args.manifest)["models"].get(args.entry, {})
+            acc = dict(entry.get("accuracy", {"data": args.data.name}))
+            acc[args.stage] = {"accuracy7": round(s.accuracy7, 4), "accuracy3": round(s.accuracy3, 4), "n": s.n,
+                               "recall7": [round(float(r), 4) for r in s.recall7()],
+                               "confusion7": s.confusion7.tolist(), "model": model.name, "command": command_line()}
+            update_entry(args.manifest, args.entry, accuracy=acc)
+    return 0
+
+
+def cmd_emotion_crops(args: argparse.Namespace) -> int:
+    from tools.quantize.emotion_crops import run_emotion_crops
+
+    return run_emotion_crops(args, command_line())
