@@ -79,7 +79,6 @@ class FeaturesConfig:
     presence_min_keypoints: int = 5  # keypoints seen (>= min_keypoint_score) for "a presenter is in view"
     facing_yaw_max_deg: float = 30.0  # |head yaw| up to this counts as facing the audience
     turned_yaw_min_deg: float = 45.0  # head yaw toward the screen side from this counts as turned to it
-    looking_down_pitch: float = 0.25  # nose this far below the ear line (shoulder widths): looking down
     slouch_drop: float = 0.08  # torso shorter than the upright baseline by this fraction: slouching
     baseline_warmup_s: float = 10.0  # seconds of measurable frames that set the upright baseline
     gesture_speed_min: float = 0.8  # smoothed wrist speed (sw/s, relative to the torso): above still-hand jitter

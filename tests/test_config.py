@@ -206,3 +206,12 @@ def test_missing_files_are_listed_for_check(tmp_path):
     (tmp_path / "gone.mp4").write_bytes(b"")
     (tmp_path / "ca.pem").write_text("x")
     assert missing_files(cfg) == []
+
+
+def test_a_retired_key_warns_and_is_ignored_an_unknown_one_stops(tmp_path, caplog):
+    caplog.set_level("WARNING", logger="edge.config")
+    cfg = load_config(write(tmp_path, "[features]\nlooking_down_pitch = 0.3\n"))
+    assert cfg == Config()
+    assert "features.looking_down_pitch is no longer used" in caplog.text and "face only" in caplog.text
+    assert any(e.startswith("features.looking_down_pich: unknown key") for e in
+               errors_of(tmp_path, "[features]\nlooking_down_pich = 0.3\n"))
