@@ -202,7 +202,7 @@ NEEDS: dict[str, str] = {
     "hands": "hands out of view in {p} of frames",
     "frontal": "torso turned away from the camera in {p} of frames",
     "head": "head not seen in {p} of frames",
-    "face": "face too small or hidden to read where the head and eyes point in {p} of frames",
+    "face": "face too small or hidden to read the head's tilt in {p} of frames",
 }
 # When no need explains it: what else keeps the metric from being judged.
 FALLBACK: dict[str, str] = {
