@@ -117,10 +117,6 @@ def test_1_protocol_311_configured_goes_straight_to_the_embedded_broker(tmp_path
         amqtt.stop()
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known bug, issue 13 kept open: in a full suite run the device sometimes never reconnects after its "
-    "3.1.1 broker is replaced: 'has not answered the CONNECT within 3s; connecting again' and then no further "
-    "attempt (a stall in MqttConnection._rebuild after a CONNACK timeout); passes when run alone"))
 def test_1_auto_learns_311_from_the_connack_and_asks_for_5_again_after_a_reconnect(tmp_path, caplog):
     """amqtt answers 3.1.1 only (decided by its CONNACK refusal); then the broker is replaced by
     mosquitto on the same port, and the device is back on MQTT 5 after the reconnect."""

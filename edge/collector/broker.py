@@ -98,7 +98,13 @@ class EmbeddedBroker:
         try:
             asyncio.run_coroutine_threadsafe(broker.shutdown(), loop).result(timeout)
         except Exception as exc:
-            logger.warning("embedded broker shutdown: %s", exc)
+            logger.warning("embedded broker shutdown: %s", exc or type(exc).__name__)
+        # Whatever the shutdown did, close the listening sockets: a stopped loop with a socket still
+        # listening accepts connections that are never answered, and keeps another broker off the port.
+        for server in list(getattr(broker, "_servers", {}).values()):
+            instance = getattr(server, "instance", None)
+            if instance is not None:
+                loop.call_soon_threadsafe(instance.close)
         loop.call_soon_threadsafe(loop.stop)
         if self._thread is not None:
             self._thread.join(timeout)
