@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from edge.collector.store import SessionRow
@@ -97,21 +98,39 @@ def main_metrics(rows: Sequence[SessionRow]) -> list[str]:
         return names
 
 
+@dataclass(frozen=True)
+class TrendSeries:
+    """One headline metric across sessions (oldest first): what `trend` prints and the dashboard draws."""
+
+    name: str
+    unit: str
+    digits: int  # decimals shown
+    values: list[float | None]  # per session, None where not measured
+    known: list[float]  # the measured ones, in order
+
+
+def trend_series(rows: Sequence[SessionRow]) -> list[TrendSeries]:
+    """The headline metrics measured in at least one of `rows`."""
+    out = []
+    for name in main_metrics(rows) + ["emotion_positive", "emotion_negative", "duration_min"]:
+        values = [metric_value(r.summary, name) for r in rows]
+        known = [v for v in values if v is not None]
+        if known:
+            unit = metric_unit(rows, name)
+            digits = 0 if unit == "%" else 1 if name == "duration_min" else 2
+            out.append(TrendSeries(name, unit, digits, values, known))
+    return out
+
+
 def trend_table(rows: Sequence[SessionRow]) -> str:
     """Metrics as rows, sessions (oldest to newest) as columns, then the change first -> last.
 
     Shares are in percent of analysed frames with the presenter in view; continuous metrics show
     their mean."""
-    names = main_metrics(rows) + ["emotion_positive", "emotion_negative", "duration_min"]
     headers = ["metric", "unit", *(f"#{i + 1}" for i in range(len(rows))), "change"]
     table = []
-    for name in names:
-        values = [metric_value(r.summary, name) for r in rows]
-        known = [v for v in values if v is not None]
-        if not known:
-            continue
-        unit = metric_unit(rows, name)
-        digits = 0 if unit == "%" else 2 if name != "duration_min" else 1
+    for tr in trend_series(rows):
+        name, unit, digits, values, known = tr.name, tr.unit, tr.digits, tr.values, tr.known
         cells = ["-" if v is None else f"{v:.{digits}f}" for v in values]
         if len(known) >= 2:
             change = f"{known[-1] - known[0]:+.{digits}f}"  # ASCII only, like the report

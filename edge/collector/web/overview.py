@@ -15,7 +15,7 @@ from typing import Any
 from babel.support import NullTranslations
 
 from edge.collector.store import DeviceOverview, SessionRow
-from edge.collector.tables import main_metrics, metric_unit, metric_value
+from edge.collector.tables import trend_series
 from edge.collector.web import metrics as M
 from edge.collector.web.i18n import format_day, format_length, format_when
 from edge.collector.web.live import LiveEvent, status_text
@@ -127,21 +127,15 @@ class Pages:
 def trend_data(rows: Sequence[SessionRow], locale: str, t: NullTranslations) -> dict[str, Any]:
     """Per headline metric, its value in each session (oldest first) and its target band, as
     `ppt-collect trend` computes them (shares and emotions in percent)."""
-    names = main_metrics(rows) + ["emotion_positive", "emotion_negative", "duration_min"]
     targets = M.targets()
     labels = [format_day(r.started_at, locale) for r in rows]
     charts = []
-    for name in names:
-        values = [metric_value(r.summary, name) for r in rows]
-        known = [v for v in values if v is not None]
-        if not known:
-            continue
-        unit = metric_unit(rows, name)
+    for tr in trend_series(rows):
+        name, unit, digits, values, known = tr.name, tr.unit, tr.digits, tr.values, tr.known
         shown_unit = M.unit(unit, t.gettext)
         if unit == "%":
             faces = name.startswith("emotion_")
             shown_unit = t.gettext("% of classified faces") if faces else M.unit("share", t.gettext)
-        digits = 0 if unit == "%" else 1 if name == "duration_min" else 2
         target = targets.get(name)
         band = None
         if target is not None:
