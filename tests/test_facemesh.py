@@ -4,6 +4,7 @@ models' agreement with the sources: tests/test_quantize_face.py)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import cv2
@@ -13,7 +14,7 @@ from test_models import face_sources, pose_source
 
 from edge.analysis.face import SquareRoi, face_box, landmark_roi
 from edge.analysis.facecheck import FaceCheck
-from edge.analysis.facemesh import MIN_FACE_SCORE, FaceMesh
+from edge.analysis.facemesh import MIN_FACE_SCORE, FaceMesh, roi_from_landmarks
 from edge.analysis.pose import PoseEstimator
 
 MIN = 0.3
@@ -66,7 +67,9 @@ def test_grace_hopper_faces_the_camera(images_dir: Path, pose: PoseEstimator, me
     assert abs(r.head.yaw_deg) < 10 and abs(r.head.pitch_deg) < 15 and abs(r.head.roll_deg) < 10
     assert r.head.gaze_yaw_deg is not None and abs(r.head.gaze_yaw_deg) < 15
     assert r.head.gaze_pitch_deg is not None and abs(r.head.gaze_pitch_deg) < 15
-    assert r.head.face_px == pytest.approx(lm.roi.side) and r.face_ms > 0
+    # the reading comes from the second, tracked region: tighter around the face than the keypoint box
+    assert r.head.face_px == pytest.approx(r.landmarks.roi.side) and r.face_ms > 0
+    assert r.landmarks.roi == roi_from_landmarks(lm.points) and r.landmarks.roi.side < lm.roi.side
     eyes = mesh.eyes(img, lm)
     assert eyes is not None
     for e in eyes:  # each iris between its eye's corners, a plausible size
@@ -112,3 +115,23 @@ def test_small_faces_give_no_reading(images_dir: Path, pose: PoseEstimator, mesh
     strict = FaceCheck(mesh, None, MIN, min_face_px=40, min_landmark_px=int(box.size) + 1)
     r = strict.run(img, p, 0.0, head=True, emotion=False)
     assert r.head is None and r.landmarks is None and r.face_ms == 0.0
+
+
+def test_tracked_region_is_mediapipes_box_of_the_landmarks() -> None:
+    """1.5x the long side of the landmarks' tight box in the face's own frame (eye line from 33 to 263),
+    around its centre: a face rotated by 30 degrees gives the same region, rotated."""
+    rng = np.random.default_rng(3)
+    pts = np.zeros((468, 3))
+    pts[:, 0] = rng.uniform(-40, 40, 468)  # 80 wide
+    pts[:, 1] = rng.uniform(-50, 70, 468)  # 120 tall, centre 10 below the origin
+    pts[[0, 1], :2] = [[-40, -50], [40, 70]]  # the extremes, so the box is exact
+    pts[33, :2], pts[263, :2] = (-20, 0), (20, 0)
+    upright = roi_from_landmarks(pts)
+    assert (upright.cx, upright.cy, upright.side, upright.angle) == pytest.approx((0, 10, 180, 0))
+    a = math.radians(30)
+    rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+    turned = pts.copy()
+    turned[:, :2] = pts[:, :2] @ rot.T + (300, 200)
+    r = roi_from_landmarks(turned)
+    cx, cy = rot @ (0, 10) + (300, 200)
+    assert (r.cx, r.cy, r.side, r.angle) == pytest.approx((cx, cy, 180, a))

@@ -303,9 +303,19 @@ def test_no_finding_is_contradicted_by_the_labels(run_json: dict) -> None:
 
 
 def test_every_metric_holds_its_measured_floor(run_json: dict) -> None:
-    """A regression floor, not the goal: the goal is 0.9 per metric (`--strict`); today looking_down
-    (0.84) and hands_in_gesture_zone (0.85) are under it (docs/validation.md). No metric may fall
-    below 0.8 pooled, where at least 20 labelled frames were judged."""
+    """A regression floor, not the goal: the goal is 0.9 per metric (`--strict`); today
+    hands_in_gesture_zone (0.85) is under it (docs/validation.md). No metric may fall below 0.8
+    pooled, where at least 20 labelled frames were judged."""
     for name, m in run_json["pooled"]["metrics"].items():
         if m["judged"] >= 20 and m["accuracy"] is not None:
             assert m["accuracy"] >= 0.8, (name, m["accuracy"], m["judged"])
+
+
+def test_head_from_the_face_agrees_with_the_labels(run_json: dict) -> None:
+    """Measured 0.90 head-direction agreement and 0.94 looking-down accuracy (docs/validation.md); the
+    floors leave one or two frames of slack for another CPU's float rounding, and catch a return to
+    the single-pass landmarks (0.77 and 0.86)."""
+    pooled = run_json["pooled"]
+    assert pooled["head_direction"]["agreement"] >= 0.88, pooled["head_direction"]
+    assert pooled["head_direction"]["coverage"] >= 0.95, pooled["head_direction"]
+    assert pooled["metrics"]["looking_down"]["accuracy"] >= 0.9, pooled["metrics"]["looking_down"]

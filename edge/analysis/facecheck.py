@@ -77,7 +77,7 @@ class FaceCheck:
             return NO_FACE
         if self.mesh is not None and box.size >= self.min_landmark_px:
             t0 = time.perf_counter()
-            lm = self.mesh.landmarks(frame_bgr, landmark_roi(box))
+            lm = self.mesh.track(frame_bgr, landmark_roi(box))
             if lm.score < MIN_FACE_SCORE:
                 return FaceResult(None, None, None, False, (time.perf_counter() - t0) * 1000.0, 0.0)
             reading = self._head(frame_bgr, lm, t, gaze=head)

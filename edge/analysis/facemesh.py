@@ -40,6 +40,10 @@ NUM_LANDMARKS = 468
 NUM_CONTOUR = 71
 NUM_IRIS = 5
 MIN_FACE_SCORE = 0.5  # face-presence probability below which a crop's landmarks are not used
+# MediaPipe's tracking region: 1.5x the tight box of the previous landmarks, upright to the line from
+# landmark 33 to 263 (face_landmark/face_landmarks_to_roi.pbtxt)
+TRACK_ROI_SCALE = 1.5
+TRACK_ROI_IDS = (33, 263)
 IRIS_ROI_SCALE = 2.3  # eye region side in eye-corner distances (MediaPipe's 25% margin around the eye)
 # (image-left corner, image-right corner) of each eye as seen from the front; the first is the
 # presenter's right eye, fed to the iris model as it is, the second mirrored.
@@ -157,6 +161,19 @@ class FaceMesh:
         self.last_ms = (time.perf_counter() - t0) * 1000.0
         return FaceLandmarks(pts, score, roi)
 
+    def track(self, frame_bgr: np.ndarray, roi: SquareRoi) -> FaceLandmarks:
+        """Landmarks read twice: in `roi`, then in the region MediaPipe's tracker would cut from that
+        first reading (`roi_from_landmarks`). The model was trained on crops centred and sized by its
+        own landmarks; a keypoint box around a bowed head holds scalp above the face and reads the head
+        closer to frontal (measured on the labelled set: pitch 2-4 degrees higher on bowed heads, the
+        face-presence score of half-turned or lowered faces from 0.01-0.5 up to 0.7-1.0, frontal faces
+        unchanged within 2 degrees; docs/face.md). Costs one more landmark invoke per face check."""
+        first = self.landmarks(frame_bgr, roi)
+        ms = self.last_ms
+        second = self.landmarks(frame_bgr, roi_from_landmarks(first.points))
+        self.last_ms += ms
+        return second
+
     def eyes(self, frame_bgr: np.ndarray, face: FaceLandmarks) -> tuple[EyeReading, EyeReading] | None:
         """Both eyes (image-left eye first) from the iris model, or None without an iris model."""
         if self._iris is None:
@@ -191,3 +208,17 @@ def eye_rois(points: np.ndarray) -> tuple[tuple[SquareRoi, bool], tuple[SquareRo
                         max(float(np.hypot(*d)), 1.0) * IRIS_ROI_SCALE, math.atan2(float(d[1]), float(d[0])))
         out.append((roi, k == 1))
     return out[0], out[1]
+
+
+def roi_from_landmarks(points: np.ndarray) -> SquareRoi:
+    """The square region MediaPipe's face tracker reads next from 468 landmarks (frame pixels):
+    `TRACK_ROI_SCALE` times the long side of their tight box in the face's own frame (upright to the
+    `TRACK_ROI_IDS` line), around that box's centre."""
+    a, b = points[TRACK_ROI_IDS[0], :2], points[TRACK_ROI_IDS[1], :2]
+    angle = math.atan2(float(b[1] - a[1]), float(b[0] - a[0]))
+    c, s = math.cos(angle), math.sin(angle)
+    x, y = points[:, 0], points[:, 1]
+    u, v = x * c + y * s, -x * s + y * c  # into the face's frame
+    u0, u1, v0, v1 = float(u.min()), float(u.max()), float(v.min()), float(v.max())
+    mu, mv = (u0 + u1) / 2.0, (v0 + v1) / 2.0
+    return SquareRoi(mu * c - mv * s, mu * s + mv * c, max(u1 - u0, v1 - v0, 1.0) * TRACK_ROI_SCALE, angle)
