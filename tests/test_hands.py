@@ -38,6 +38,21 @@ def test_hands_in_gesture_zone():
     assert zone(make_pose(GESTURE, hidden=HIPS)) is True
 
 
+def test_a_wrist_at_the_zone_edge_within_its_keypoint_error_is_not_judged():
+    """Zone bottom at y 269 here (85% of the 140 px torso below the shoulders at 150), 1 sw = 100 px.
+    A wrist scoring 0.9 may be 10 px off (p90), one scoring 0.35 about 68 px (docs/metrics.md)."""
+
+    def at(y: float, score: float) -> bool | None:
+        pts, _w, body = parts(make_pose({B.LEFT_WRIST: (330, y)}, hidden=(B.RIGHT_WRIST,)))
+        return Hn.gesture_zone(pts, body, (score, 1.0))
+
+    assert at(240, 0.9) is True and at(240, 0.35) is None  # 29 px inside the edge
+    assert at(262, 0.9) is None  # 7 px inside: within a well-seen wrist's error
+    assert at(330, 0.9) is False and at(330, 0.35) is None  # 61 px below the edge
+    assert at(400, 0.35) is False  # far below, whatever the score
+    assert Hn.position_uncertainty(0.95) < Hn.position_uncertainty(0.55) < Hn.position_uncertainty(0.45)
+
+
 def test_hidden_hands_are_left_out_not_counted_as_outside():
     """A waist-up webcam framing: the hands below the frame are not "out of the gesture zone"."""
     f = FeatureExtractor().update(POSES["waist_up"], 0.0)

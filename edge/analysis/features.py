@@ -316,7 +316,7 @@ class FeatureExtractor:
             wrist_speed=_max(wrist_v),
             elbow_speed=_max(elbow_v),
             gesturing=_any_of(wrist_v, cfg.gesture_speed_min),
-            hands_in_gesture_zone=H.gesture_zone(pts, body),
+            hands_in_gesture_zone=H.gesture_zone(pts, body, (float(pose.scores[L_WR]), float(pose.scores[R_WR]))),
             hands_in_pockets=H.pockets(pts, weak, body) if standing else None,
             hands_behind_back=H.behind_back(pts, body) if standing else None,
             arms_crossed=H.crossed(pts, weak, body),

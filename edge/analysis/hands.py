@@ -39,23 +39,48 @@ def _zone_bottom(body: Body) -> float:
     return body.sh_mid[1] + ZONE_WAIST * ZONE_NO_HIPS * body.scale
 
 
-def gesture_zone(pts: Points, body: Body | None) -> bool | None:
+# How far a keypoint may lie from where MoveNet puts it, by its score: the p90 displacement of a still
+# keypoint between two near-identical frames (docs/metrics.md, "Movement that is movement",
+# `python -m tools.jitter --variants 80`), in shoulder widths. (lowest score of the band, p90)
+POSITION_P90_SW: tuple[tuple[float, float], ...] = (
+    (0.6, 0.102), (0.5, 0.155), (0.4, 0.482), (0.3, 0.675), (0.2, 0.864), (0.0, 0.435))
+
+
+def position_uncertainty(score: float) -> float:
+    """The p90 position error of a keypoint with this score, in shoulder widths (`POSITION_P90_SW`)."""
+    for lowest, p90 in POSITION_P90_SW:
+        if score >= lowest:
+            return p90
+    return POSITION_P90_SW[-1][1]
+
+
+def gesture_zone(pts: Points, body: Body | None, wrist_scores: tuple[float, float] = (1.0, 1.0)) -> bool | None:
     """At least one wrist in the gesture zone: from a little above the shoulders (0.25 sw) down to
     the waist (85% of the way to the hips; 1.2 sw below the shoulders without hips), within one
     shoulder width of the body centre line (in front of the torso, as far as a 2D image can tell).
-    False when the seen wrists are outside it; None when no wrist is seen, or without shoulders."""
+
+    A wrist closer to an edge of the zone than its keypoint's p90 position error (by its score,
+    `position_uncertainty`; wrist order as in `SIDES`, left first) is neither in nor out: a few
+    pixels decide it, as the labelling guide's "?" at the zone's edges says. True when a wrist is
+    clearly in; False when every seen wrist is clearly out; None otherwise, or without shoulders or
+    a seen wrist."""
     if body is None:
         return None
     top = body.sh_mid[1] - ZONE_TOP * body.scale
     bottom = _zone_bottom(body)
-    seen = 0
-    for w in (pts[L_WR], pts[R_WR]):
+    seen = out = 0
+    for w, score in zip((pts[L_WR], pts[R_WR]), wrist_scores, strict=True):
         if w is None:
             continue
         seen += 1
-        if top <= w[1] <= bottom and body.lateral(w) <= ZONE_HALF_WIDTH:
+        m = position_uncertainty(score)
+        ms = m * body.scale
+        lateral = body.lateral(w)
+        if top + ms <= w[1] <= bottom - ms and lateral <= ZONE_HALF_WIDTH - m:
             return True
-    return False if seen else None
+        if w[1] < top - ms or w[1] > bottom + ms or lateral > ZONE_HALF_WIDTH + m:
+            out += 1
+    return False if seen and out == seen else None
 
 
 def _wrist_in_pocket(sh: Point, el: Point, wr: Point, hip: Point, body: Body) -> bool:
