@@ -72,15 +72,14 @@ def test_emotion_model_is_small_pruned_and_int8(manifest: dict) -> None:
 
 
 def test_emotion_accuracy_matches_card(fer_dir: Path, manifest: dict) -> None:
-    """The shipped int8 model on all 3,589 public-test faces, through LiteRT: as the card says, and not
-    below the published mini-Xception (65.4%, measured the same way). The issue's 68% is not reached
-    yet (65.8%: the float network reaches 69.9%, the short pruning fine-tune costs 4 points)."""
+    """The shipped int8 model on all 3,589 public-test faces, through LiteRT: as the card says, and at
+    least the 68% the issue asks for (69.3% measured; the published mini-Xception gets 65.4% the same way)."""
     from tools.quantize.evaluate_emotion import evaluate_emotion
 
     recorded = manifest["models"]["emotion_int8.tflite"]["accuracy"]["int8"]
     score = evaluate_emotion(MODELS / "emotion_int8.tflite", fer_dir / "public_test.npz")
     assert score.n == recorded["n"] == 3589
-    assert score.accuracy7 >= 0.654, score.line()
+    assert score.accuracy7 >= 0.68, score.line()
     assert abs(score.accuracy7 - recorded["accuracy7"]) <= 0.005
     assert abs(score.accuracy3 - recorded["accuracy3"]) <= 0.005
     # the same faces land in the same cells (a different CPU may round a borderline face differently)
@@ -160,6 +159,53 @@ def test_emotion_tool_end_to_end_on_a_subset(tmp_path: Path, fer_dir: Path, shar
               "--data", str(fer_dir / "public_test.npz"), "--limit", "200")
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.count("accuracy7=") == 2 and "positive" in r.stdout
+
+
+def test_erk_spreads_the_sparsity_by_layer_shape() -> None:
+    """The shipped network's kernels: 55% zeros overall, the 288-weight first convolution and the
+    7-way head dense, the larger a layer the sparser (Erdos-Renyi-kernel)."""
+    from tools.quantize.emotion_prune import erk_sparsities
+
+    shapes = {"c1": (3, 3, 1, 32), "c2": (3, 3, 32, 32), "c3": (3, 3, 32, 48), "c4": (3, 3, 48, 48),
+              "c5": (3, 3, 48, 80), "c6": (3, 3, 80, 80), "c7": (3, 3, 80, 160), "head": (160, 7)}
+    plan = erk_sparsities(shapes, 0.55)
+    sizes = {n: int(np.prod(s)) for n, s in shapes.items()}
+    zeros = sum(plan[n] * sizes[n] for n in shapes)
+    assert zeros / sum(sizes.values()) == pytest.approx(0.55, abs=1e-6)
+    assert plan["c1"] == 0.0 and plan["head"] == 0.0
+    convs = [plan[f"c{i}"] for i in range(2, 8)]
+    assert convs == sorted(convs) and 0.6 < plan["c7"] < 0.8
+
+
+def test_pruning_starts_from_the_float_export(tmp_path: Path, fer_dir: Path) -> None:
+    """The folded Keras network read back from a float export predicts what the export does."""
+    from edge.analysis.inference import load_interpreter
+    from tools.quantize.emotion import _as_float32, build_model
+    from tools.quantize.emotion_export import to_tflite
+    from tools.quantize.emotion_prune import load_folded
+    from tools.quantize.fer import load_fer
+
+    widths = ((8,), (16,))
+    model = _as_float32(build_model(widths), widths)
+    rng = np.random.default_rng(0)
+    for layer in model.layers:  # non-trivial batch norms, so that the folding is exercised
+        if "batch_normalization" in layer.name:
+            g, b, m, v = layer.get_weights()
+            layer.set_weights([rng.uniform(0.5, 2, g.shape), rng.normal(0, 0.3, b.shape),
+                               rng.normal(0, 0.3, m.shape), rng.uniform(0.5, 2, v.shape)])
+    path = tmp_path / "f.tflite"
+    path.write_bytes(to_tflite(model, flip_tta=False))
+    folded = load_folded(path, widths)
+    faces, _, _ = load_fer(fer_dir / "public_test.npz", limit=8)
+    interp = load_interpreter(path, threads=1)
+    inp, out = interp.get_input_details()[0]["index"], interp.get_output_details()[0]["index"]
+    for face in faces:
+        x = face[None, :, :, None].astype(np.float32)
+        interp.set_tensor(inp, x)
+        interp.invoke()
+        np.testing.assert_allclose(folded.predict(x, verbose=0), interp.get_tensor(out), atol=1e-4)
+    with pytest.raises(Exception, match="--widths"):
+        load_folded(path, ((8,), (24,)))
 
 
 def test_emotion_tool_refuses_a_blurred_training_split(tmp_path: Path, fer_dir: Path) -> None:

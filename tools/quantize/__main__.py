@@ -78,9 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--bf16", action="store_true",
                    help="mixed bfloat16 compute while training (2-3x faster on CPUs with AMX/AVX512-BF16; "
                         "slow where the CPU lacks it); the exported model is float32 then int8 as always")
-    e.add_argument("--prune-epochs", type=int, default=8)
+    e.add_argument("--from-float", type=Path,
+                   help="skip the float training: prune this emotion_float32.tflite from an earlier run")
+    e.add_argument("--prune-epochs", type=int, default=30, help="epochs of the distilled pruning fine-tune")
+    e.add_argument("--prune-lr", type=float, default=5e-4, help="peak learning rate of the pruning fine-tune")
+    e.add_argument("--distill", type=float, default=0.5,
+                   help="weight of the float model's probabilities in the pruning targets (0: labels only)")
     e.add_argument("--sparsity", type=float, default=0.55,
-                   help="per-layer target for every conv and dense kernel (>= 0.5 is the contract)")
+                   help="share of zero weights over all conv and dense kernels, spread per layer by the "
+                        "Erdos-Renyi-kernel rule (>= 0.5 is the contract)")
     e.add_argument("--widths", default="32,32:48,48:80,80:160",
                    help="conv widths per stage, stages split by ':' (48, 24, 12, 6 px)")
     e.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (AdamW, warm-up + cosine)")

@@ -170,18 +170,28 @@ def _emotion_sections(entry: dict[str, Any]) -> list[str]:
     if tr:
         sec = tr.get("seconds", {})
         sharp = tr.get("sharpness", {})
+        plan = tr.get("pruning", {})
+        minutes = f" in {tr['minutes']:g} minutes" if tr.get("minutes") else ""
+        layers = ", ".join(f"{n} {100 * v:.0f}%" for n, v in plan.get("plan", {}).items())
         lines += ["## Training", "",
-                  f"- {tr.get('train_images')} training faces, {tr.get('epochs')} epochs + {tr.get('prune_epochs')} "
-                  f"pruning epochs, conv widths {tr.get('widths')} (per 48/24/12/6 px stage), "
-                  f"{tr.get('parameters')} parameters, batch {tr.get('batch')}, peak learning rate {tr.get('lr')}, "
-                  f"seed {tr.get('seed')}",
-                  f"- {100 * tr.get('sparsity', 0):.1f}% of kernel weights zero after magnitude pruning "
-                  "(tensorflow-model-optimization) with fine-tuning",
+                  f"- {tr.get('train_images')} training faces; float stage {tr.get('epochs')} epochs"
+                  f"{minutes}, conv widths "
+                  f"{tr.get('widths')} (per 48/24/12/6 px stage), {tr.get('parameters')} parameters, batch "
+                  f"{tr.get('batch')}, peak learning rate {tr.get('lr')}, seed {tr.get('seed')}",
+                  f"- pruning: {tr.get('prune_epochs')} epochs of fine-tuning from the float export"
+                  + (f", targets mixing the label with the float model's probabilities (weight {plan.get('distill')})"
+                     if plan.get("distill") else "")
+                  + (f", peak learning rate {plan.get('lr')}" if plan.get("lr") else ""),
+                  f"- {100 * tr.get('sparsity', 0):.1f}% of kernel weights zero (tensorflow-model-optimization "
+                  "magnitude pruning" + (f"; per layer by the Erdős–Rényi-kernel rule: {layers})" if layers else ")"),
                   f"- time on the build machine (2 cores, shared): {sec.get('per_epoch')} s per epoch, "
                   f"{sec.get('per_prune_epoch')} s per pruning epoch, {sec.get('train')} + {sec.get('prune')} s",
                   f"- training-split sharpness {sharp.get('train')} vs validation {sharp.get('val')} (median "
                   "Laplacian variance; the tool refuses a training split below a quarter of the validation figure)",
                   ""]
+        if tr.get("float_command"):
+            lines += ["The float stage (the `emotion_float32.tflite` the pruning started from) was built by:", "",
+                      "```", tr["float_command"], "```", ""]
     return lines
 
 

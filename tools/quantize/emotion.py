@@ -4,8 +4,9 @@ Why this design: faces are 48×48 grey crops, so a small VGG-style CNN (~250k we
 pooling instead of a large dense head) fits the Pi, and int8 keeps the file under 300 KB even though
 TFLite stores pruned weights dense. With so few weights, accuracy comes from the data side: strong
 augmentation (flip, small rotation/scale/shift, light and contrast, random erasing), label smoothing,
-a warm-up + cosine schedule and many epochs. Then magnitude pruning to ≥50% sparsity with fine-tuning;
-`emotion_export` folds the mirror-image average into the graph and quantizes to full int8.
+a warm-up + cosine schedule and many epochs. `emotion_prune` then prunes the float export to ≥50% zero
+weights with a distilled fine-tune; `emotion_export` folds the mirror-image average into the graph and
+quantizes to full int8.
 
 Domain check: the tool compares the sharpness of the training and validation faces before it trains
 and refuses a training split much blurrier than the faces it will be judged on (a blurred copy of
@@ -49,11 +50,9 @@ class BlurredSplitError(SourceError):
 @dataclass
 class EmotionTrainConfig:
     epochs: int = 60
-    prune_epochs: int = 8
     batch: int = 64
     lr: float = 2e-3
     weight_decay: float = 0.02
-    sparsity: float = 0.55
     label_smoothing: float = 0.1
     erase_p: float = 0.5
     widths: tuple[tuple[int, ...], ...] = DEFAULT_WIDTHS
@@ -305,89 +304,64 @@ class _TimeCosine:
 
 
 @dataclass
-class TrainResult:
-    float_model: Any
-    pruned_model: Any
+class TrainData:
+    """The checked splits and the augmented training stream both stages train on."""
+
+    x: np.ndarray
+    val: tuple[np.ndarray, np.ndarray]
+    ds: Any
+    steps: int
     info: dict[str, Any]
 
 
-def train_prune(train_npz: Path, val_npz: Path, cfg: EmotionTrainConfig) -> TrainResult:
-    """Check the splits, train the float model, then prune it with fine-tuning."""
+def prepare_data(train_npz: Path, val_npz: Path, cfg: EmotionTrainConfig) -> TrainData:
+    """Load both splits, refuse a blurred training split, and build the augmented batch stream."""
     x, y, train_sha = load_fer(train_npz, limit=cfg.limit)
     vx, vy, val_sha = load_fer(val_npz, limit=None if cfg.limit is None else max(64, cfg.limit // 4))
     st, sv = check_sharpness(x, vx, train_npz, val_npz, cfg.min_sharpness_ratio)
 
     import tensorflow as tf
-    import tensorflow_model_optimization as tfmot
 
-    keras = _keras()
     tf.random.set_seed(cfg.seed)
     np.random.seed(cfg.seed)
-    val = (vx[..., None].astype(np.float32), vy)
-    ds, steps = _batches(x, y, cfg.batch, cfg.seed)
-    ds = ds.map(_augment_fn(cfg.seed, cfg.erase_p), num_parallel_calls=2).prefetch(2)
-    verbose = 1 if sys.stderr.isatty() else 0
-    loss = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
-    every = cfg.log_every or max(1, cfg.epochs // 10)
-
     if cfg.bf16:
-        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+        _keras().mixed_precision.set_global_policy("mixed_bfloat16")
+    ds, steps = _batches(x, y, cfg.batch, cfg.seed)
+    ds = ds.map(_augment_fn(cfg.seed, cfg.erase_p), num_parallel_calls=2)
+    info = {"train_sha256": train_sha, "val_sha256": val_sha, "train_images": int(len(x)),
+            "sharpness": {"train": round(st, 1), "val": round(sv, 1)}}
+    return TrainData(x, (vx[..., None].astype(np.float32), vy), ds, steps, info)
+
+
+def train_float(data: TrainData, cfg: EmotionTrainConfig) -> tuple[Any, dict[str, Any]]:
+    """Train the float network; returns it under the float32 policy (for export) and what was run."""
+    keras = _keras()
+    loss = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
+    verbose = 1 if sys.stderr.isatty() else 0
     model = build_model(cfg.widths)
-    logger.info("emotion: %d parameters (widths %s), %d training faces, %s + %d pruning epochs",
-                model.count_params(), widths_spec(cfg.widths), len(x),
-                f"{cfg.minutes:g} minutes of epochs" if cfg.minutes else f"{cfg.epochs} epochs", cfg.prune_epochs)
+    logger.info("emotion: %d parameters (widths %s), %d training faces, %s", model.count_params(),
+                widths_spec(cfg.widths), data.info["train_images"],
+                f"{cfg.minutes:g} minutes of epochs" if cfg.minutes else f"{cfg.epochs} epochs")
+    ds = data.ds.prefetch(2)
     t0 = time.monotonic()
     if cfg.minutes:
         # The schedule follows the clock, not the step count: on a shared machine the number of epochs
         # that fit is not known in advance, and a cosine cut short would end at a high learning rate.
-        every = cfg.log_every or 4
-        clock = _TimeCosine(cfg.lr, steps, cfg.minutes * 60.0)
+        clock = _TimeCosine(cfg.lr, data.steps, cfg.minutes * 60.0)
         model.compile(_optimizer(cfg.lr, cfg.weight_decay), loss, metrics=["accuracy"])
-        model.fit(ds, epochs=10_000, steps_per_epoch=steps, verbose=verbose,
-                  callbacks=[clock.callback(), *_progress_callbacks("train", 0, val, every)])
+        model.fit(ds, epochs=10_000, steps_per_epoch=data.steps, verbose=verbose,
+                  callbacks=[clock.callback(), *_progress_callbacks("train", 0, data.val, cfg.log_every or 4)])
         epochs_run = clock.epochs
     else:
-        model.compile(_optimizer(_cosine(cfg.lr, cfg.epochs, steps), cfg.weight_decay), loss, metrics=["accuracy"])
-        model.fit(ds, epochs=cfg.epochs, steps_per_epoch=steps, verbose=verbose,
-                  callbacks=_progress_callbacks("train", cfg.epochs, val, every))
+        model.compile(_optimizer(_cosine(cfg.lr, cfg.epochs, data.steps), cfg.weight_decay), loss,
+                      metrics=["accuracy"])
+        model.fit(ds, epochs=cfg.epochs, steps_per_epoch=data.steps, verbose=verbose,
+                  callbacks=_progress_callbacks("train", cfg.epochs, data.val,
+                                                cfg.log_every or max(1, cfg.epochs // 10)))
         epochs_run = float(cfg.epochs)
     train_s = time.monotonic() - t0
-    float_model = _as_float32(model, cfg.widths)
-
-    # Magnitude pruning with fine-tuning: sparsity ramps up over 60% of the stage, then holds.
-    prune_epochs = max(1, cfg.prune_epochs)
-    prune_steps = prune_epochs * steps
-    schedule = tfmot.sparsity.keras.PolynomialDecay(
-        initial_sparsity=0.0, final_sparsity=cfg.sparsity, begin_step=0,
-        end_step=max(1, int(prune_steps * 0.6)), frequency=max(1, steps // 4))
-
-    def prunable(layer: Any) -> Any:
-        # under mixed bfloat16 the float32 output layer (1,120 of ~250k weights) stays dense: tfmot's
-        # wrapper cannot mix its float32 mask with a bfloat16 policy; the convolutions carry the sparsity
-        if isinstance(layer, keras.layers.Conv2D) or (isinstance(layer, keras.layers.Dense) and not cfg.bf16):
-            return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
-        return layer
-
-    pruned = keras.models.clone_model(model, clone_function=prunable)
-    for src, dst in zip(model.layers, pruned.layers, strict=True):
-        getattr(dst, "layer", dst).set_weights(src.get_weights())
-    pruned.compile(_optimizer(_cosine(cfg.lr * 0.1, prune_epochs, steps, 0.2), cfg.weight_decay), loss,
-                   metrics=["accuracy"])
-    t1 = time.monotonic()
-    pruned.fit(ds, epochs=prune_epochs, steps_per_epoch=steps, verbose=verbose,
-               callbacks=[tfmot.sparsity.keras.UpdatePruningStep(),
-                          *_progress_callbacks("prune", prune_epochs, val, max(1, prune_epochs // 3))])
-    prune_s = time.monotonic() - t1
-    stripped = _as_float32(tfmot.sparsity.keras.strip_pruning(pruned), cfg.widths)
-    info = {"epochs_run": round(epochs_run, 2), "train_sha256": train_sha, "val_sha256": val_sha,
-            "train_images": int(len(x)),
-            "parameters": int(stripped.count_params()), "sparsity": sparsity(stripped),
-            "sharpness": {"train": round(st, 1), "val": round(sv, 1)},
-            "seconds": {"train": round(train_s), "prune": round(prune_s),
-                        "per_epoch": round(train_s / max(1e-9, epochs_run), 1),
-                        "per_prune_epoch": round(prune_s / prune_epochs, 1)}}
-    logger.info("emotion: pruned to %.1f%% zero weights in the kernels", 100 * info["sparsity"])
-    return TrainResult(float_model, stripped, info)
+    return _as_float32(model, cfg.widths), {"epochs": round(epochs_run, 2), "seconds": {
+        "train": round(train_s), "per_epoch": round(train_s / max(1e-9, epochs_run), 1)}}
 
 
 def sparsity(model: Any) -> float:

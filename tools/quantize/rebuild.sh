@@ -14,10 +14,11 @@ for v in lightning thunder; do
       --out $M/movenet_${v}_int8.tflite --float-out build/quantize/movenet_${v}_float32.tflite --manifest $M/manifest.json
 done
 if [ "${1:-}" != "--skip-emotion" ]; then
-  # 52 min of float training (cosine over the clock, bfloat16 compute) + 5 pruning epochs, ~65 min;
-  # progress on stderr, one line per epoch; the manifest records how many epochs fitted
+  # 100 min of float training (cosine over the clock, bfloat16 compute), then 30 epochs of distilled
+  # pruning (~12 min); progress on stderr, one line per epoch; the manifest records how many epochs
+  # fitted. To redo only the pruning: add --from-float build/quantize/emotion_float32.tflite
   nice -n 10 $Q emotion --train $S/data/fer2013/train.npz --val $S/data/fer2013/public_test.npz \
-      --out $M/emotion_int8.tflite --minutes 52 --bf16 --prune-epochs 5 --manifest $M/manifest.json
+      --out $M/emotion_int8.tflite --minutes 100 --bf16 --prune-epochs 30 --manifest $M/manifest.json
 fi
 
 VIDEOS="--video $S/data/videos/tfjs_pose_squats.mp4 --video $S/data/videos/slp_webcam_test_video.mp4"
