@@ -243,29 +243,30 @@ def test_live_events_carry_status_and_live_messages(db: Path) -> None:
 
 # -- one session: optional sections, odd input, the report file -----------------------------------
 def test_session_view_shows_optional_sections_and_survives_odd_summaries(summaries: list[dict[str, Any]]) -> None:
-    s = json.loads(json.dumps(summaries[-3]))  # the squats session
+    s = json.loads(json.dumps(summaries[-1]))  # the seated session: a critical looking_down finding
+    assert s["feedback"][0]["code"] == "looking_down"
     s["status"], s["ended_by"] = "interrupted", "crash"
     s["feedback"][0]["basis"] = {"frames": 62, "share": 0.95}
-    s["not_judged"] = [{"metric": "looking_down", "reason": "the face was too small to tell"}]
+    s["not_judged"] = [{"metric": "slouching", "reason": "the hips were out of view"}]
     s["posture"] = {"standing": 0.8, "seated": 0.15, "unknown": 0.05}
     s["warnings"] = [{"code": "recording_cut_short", "message": "The recording ended early."}]
     en = translations("en")
     v = session_view(s, "en", en)
     assert v.findings[0].basis == "Based on 62 frames (95% of the analysed frames)."
-    # when: from the finding's own timeline against its target (60% for facing), bin by bin
-    bins = s["timeline"]["series"]["facing_audience"]
-    off = [i for i, x in enumerate(bins) if x is not None and x < 0.6]
+    # when: from the finding's own timeline against its target (under 20% for looking down), bin by bin
+    bins = s["timeline"]["series"]["looking_down"]
+    off = [i for i, x in enumerate(bins) if x is not None and x > 0.2]
     if len(off) == len([x for x in bins if x is not None]):
         assert v.findings[0].when == "Throughout the session."
     else:
         assert v.findings[0].when.startswith("Mostly at 0:") and v.findings[0].when.endswith("into the session.")
-    assert v.not_judged == [("Looking down", "the face was too small to tell")] and not v.not_judged_derived
+    assert v.not_judged == [("Slouching", "the hips were out of view")] and not v.not_judged_derived
     assert ("Standing", "80%") in v.posture
     assert any("interrupted" in w for w in v.warnings) and "The recording ended early." in v.warnings
     assert any("crash" in w for w in v.warnings)
     ko = session_view(s, "ko", translations("ko"))
     share = round(100 * s["feedback"][0]["value"])  # the finding's own measured share
-    assert ko.findings[0].sentence.startswith(f"청중을 향한 시간이 {share}%")
+    assert ko.findings[0].sentence.startswith(f"아래를 본 시간이 {share}%")
     odd = {"session_id": "odd-session-1", "device": "d", "started_at": "not a time", "duration_s": float("nan"),
            "metrics": {"facing_audience": {"kind": "share", "share": None, "n": "x"}, "mystery": {"kind": "continuous",
            "unit": "parsec", "mean": 1, "p10": None, "p50": 1, "p90": None, "n": 3}},
@@ -283,7 +284,7 @@ def test_stretches_find_the_weak_minutes() -> None:
 
 
 def test_report_file_is_self_contained_and_allows_only_its_own_scripts(summaries: list[dict[str, Any]]) -> None:
-    html = render_report(summaries[-3], "en")
+    html = render_report(summaries[-1], "en")  # the seated session, with a finding
     assert not re.findall(r"<(?:script|img|link|iframe|source)\b[^>]*\b(?:src|href)\s*=", html)
     csp = htmllib.unescape(re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', html).group(1))
     assert "default-src 'none'" in csp and "unsafe-inline" not in csp
@@ -292,7 +293,7 @@ def test_report_file_is_self_contained_and_allows_only_its_own_scripts(summaries
     for body in scripts:
         digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
         assert f"'sha256-{digest}'" in csp
-    assert summaries[-3]["feedback"][0]["message"] in html
+    assert summaries[-1]["feedback"][0]["message"] in html
 
 
 def test_vendored_chart_library_is_the_documented_file() -> None:

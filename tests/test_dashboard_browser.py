@@ -189,7 +189,7 @@ def test_sessions_page_lists_newest_first_paginates_filters_and_keeps_markup_as_
 
 def test_session_page_draws_the_sessions_own_numbers(stack: Stack) -> None:
     st = stack
-    s = st.sessions[-3]  # the real squats session (findings, every chart)
+    s = st.sessions[-3]  # the real squats session (every chart)
     st.get(f"/session/{s['session_id']}")
     assert wait_until(lambda: int(st.js("return document.documentElement.dataset.charts || 0")) > 0, 10)
     sentences = st.js("return [...document.querySelectorAll('.finding .sentence')].map(p => p.textContent.trim())")
@@ -221,15 +221,24 @@ def test_session_page_draws_the_sessions_own_numbers(stack: Stack) -> None:
     assert _painted(st, "chart-emotion") > 500
     judged = st.js("return document.querySelector('.notjudged').textContent")
     assert "Slouching" in judged  # 4 frames of 65: the page says so instead of judging
-    st.shot("session", docs="dashboard-session.png", docs_until="section[aria-labelledby=timeline-h]")
+    st.shot("session")
 
-    st.get(f"/session/{s['session_id']}?lang=ko")
-    assert st.js("return document.documentElement.lang") == "ko"
-    assert st.js("return document.getElementById('findings-h').textContent") == "개선할 점"
-    share = round(100 * s["feedback"][0]["value"])  # the finding's own measured share
-    assert f"청중을 향한 시간이 {share}%" in st.js("return document.querySelector('.finding .sentence').textContent")
-    st.shot("session-ko")
-    st.get("/sessions?lang=en")  # back to English for the next tests (the choice is kept in a cookie)
+    seated = st.sessions[-1]  # the real seated session: a critical finding the labels support
+    assert seated["feedback"] and seated["feedback"][0]["code"] == "looking_down"
+    st.get(f"/session/{seated['session_id']}")
+    assert wait_until(lambda: int(st.js("return document.documentElement.dataset.charts || 0")) > 0, 10)
+    sentences = st.js("return [...document.querySelectorAll('.finding .sentence')].map(p => p.textContent.trim())")
+    assert sentences == [f["message"] for f in seated["feedback"]]
+    st.shot("session-seated", docs="dashboard-session.png", docs_until="section[aria-labelledby=timeline-h]")
+    try:
+        st.get(f"/session/{seated['session_id']}?lang=ko")
+        assert st.js("return document.documentElement.lang") == "ko"
+        assert st.js("return document.getElementById('findings-h').textContent") == "개선할 점"
+        share = round(100 * seated["feedback"][0]["value"])  # the finding's own measured share
+        assert f"아래를 본 시간이 {share}%" in st.js("return document.querySelector('.finding .sentence').textContent")
+        st.shot("session-ko")
+    finally:
+        st.get("/sessions?lang=en")  # back to English for the next tests (the choice is kept in a cookie)
 
 
 def test_markup_label_stays_text_on_every_page(stack: Stack) -> None:
