@@ -318,4 +318,6 @@ def test_head_from_the_face_agrees_with_the_labels(run_json: dict) -> None:
     pooled = run_json["pooled"]
     assert pooled["head_direction"]["agreement"] >= 0.88, pooled["head_direction"]
     assert pooled["head_direction"]["coverage"] >= 0.95, pooled["head_direction"]
+    face = pooled["head_direction_from_face"]  # faces big enough for the landmark model
+    assert face["judged"] >= 100 and face["agreement"] >= 0.88, face
     assert pooled["metrics"]["looking_down"]["accuracy"] >= 0.9, pooled["metrics"]["looking_down"]

@@ -185,6 +185,7 @@ def feature_values(features: Any) -> dict[str, Any]:
     values: dict[str, Any] = {m: getattr(features, m, None) for m in YES_NO}
     values["posture"] = getattr(features, "posture", MISSING)
     values["head_direction"] = getattr(features, "head_direction", MISSING)
+    values["head_from_face"] = bool(getattr(features, "head_from_face", False))
     values["present"] = bool(getattr(features, "present", False))
     return values
 
@@ -194,6 +195,7 @@ class Table:
     metrics: dict[str, MetricCounts]
     posture: CategoryCounts
     head: CategoryCounts
+    head_face: CategoryCounts = field(default_factory=CategoryCounts)  # frames whose head was read from the face
     frames: int = 0  # labelled frames
     matched: int = 0  # ...with an analysed frame at the same time
     present: int = 0  # ...where the analysis found a presenter
@@ -205,6 +207,7 @@ class Table:
             self.metrics[m].merge(c)
         self.posture.merge(other.posture)
         self.head.merge(other.head)
+        self.head_face.merge(other.head_face)
         self.expression.merge(other.expression)
         self.frames += other.frames
         self.matched += other.matched
@@ -220,6 +223,7 @@ class Table:
             "metrics": {m: c.as_dict() for m, c in self.metrics.items()},
             "posture": self.posture.as_dict(),
             "head_direction": self.head.as_dict(),
+            "head_direction_from_face": self.head_face.as_dict(),
             "expression": self.expression.as_dict(),
         }
 
@@ -241,7 +245,10 @@ def score(pairs: Iterable[Aligned]) -> Table:
             v = None if values is None else values.get(m)
             table.metrics[m].add(p.label.metrics[m], None if v is None else bool(v))
         table.posture.add(p.label.posture, MISSING if values is None else values.get("posture", MISSING))
-        table.head.add(p.label.head, MISSING if values is None else values.get("head_direction", MISSING))
+        head = MISSING if values is None else values.get("head_direction", MISSING)
+        table.head.add(p.label.head, head)
+        if values is not None and values.get("head_from_face"):  # the bound: faces big enough to read
+            table.head_face.add(p.label.head, head)
         table.expression.add(p.label.expression, None if values is None else values.get("emotion"))
     return table
 

@@ -95,7 +95,8 @@ def markdown(results: Sequence[ClipResult], title: str = "Validation against the
         lines += [f"- {cid}: [{f['severity']}] `{f['code']}` ({f.get('reason', '')})" for cid, f in unchecked]
     lines += ["", "## All clips pooled", ""]
     lines += metric_table(total)
-    lines += ["", category_line("posture", total.posture), category_line("head direction", total.head)]
+    lines += ["", category_line("posture", total.posture), category_line("head direction", total.head),
+              category_line("head direction, read from the face", total.head_face)]
     lines += ["", "## Expression: the emotion model against the labels", ""] + expression_lines(total, results)
     for r in results:
         c = r.run.clip
