@@ -36,8 +36,8 @@ from dashboard_fixtures import (
     session_set,
 )
 
-from edge.collector import cli as collect_cli
 from edge.collector.store import Store
+from edge.collector.tables import metric_value
 
 pytestmark = pytest.mark.slow
 
@@ -261,7 +261,7 @@ def test_trend_page_charts_what_ppt_collect_trend_computes(stack: Stack) -> None
         rows = store.sessions(device="room-1", limit=20)
     assert len(rows) == 6
     for name in ("facing_audience", "gesturing", "emotion_negative"):
-        expected = [collect_cli._metric_value(r.summary, name) for r in rows]
+        expected = [metric_value(r.summary, name) for r in rows]
         drawn = st.js("return Chart.getChart('chart-t-' + arguments[0]).data.datasets[0].data", name)
         assert drawn == pytest.approx([None if v is None else round(v) for v in expected]), name
         assert _painted(st, f"chart-t-{name}") > 500

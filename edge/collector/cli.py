@@ -32,13 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.collector.store import Store, StoreError, is_url
-from edge.collector.tables import duration as _duration
-from edge.collector.tables import main_metrics as _main_metrics
-from edge.collector.tables import metric_unit as _metric_unit
-from edge.collector.tables import metric_value as _metric_value
-from edge.collector.tables import raw_metric_value as _raw_metric_value
-from edge.collector.tables import session_line, trend_table
-from edge.collector.tables import text_table as _table
+from edge.collector.tables import duration, session_line, text_table, trend_table
 from edge.collector.web.commands import (
     add_listen_serve_args,
     add_report_args,
@@ -47,28 +41,6 @@ from edge.collector.web.commands import (
     cmd_serve,
 )
 from edge.untrusted import printable
-
-__all__ = [
-    "build_parser",
-    "cmd_devices",
-    "cmd_list",
-    "cmd_listen",
-    "cmd_quarantine",
-    "cmd_show",
-    "cmd_trend",
-    "default_db",
-    "default_db_path",
-    "main",
-    "session_line",
-    "trend_table",
-    # the old private names of what edge.collector.tables now owns (tests still reach for them here)
-    "_duration",
-    "_main_metrics",
-    "_metric_unit",
-    "_metric_value",
-    "_raw_metric_value",
-    "_table",
-]
 
 logger = logging.getLogger(__name__)
 
@@ -246,14 +218,14 @@ def cmd_list(args: argparse.Namespace) -> int:
             r.device,
             r.label or "",
             r.started_at,
-            _duration(r.duration_s),
+            duration(r.duration_s),
             r.status,
             str(len(r.summary.get("feedback", []))),
         ]
         for r in rows
     ]
     print(
-        _table(
+        text_table(
             ["session", "device", "label", "started", "duration", "status", "findings"], table, right=(4, 6)
         )
     )
@@ -319,7 +291,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
         print("no device status recorded")
         return 0
     table = [[r.device, r.state, r.received_at, str((r.status or {}).get("version", ""))] for r in rows]
-    print(_table(["device", "state", "since", "version"], table))
+    print(text_table(["device", "state", "since", "version"], table))
     return 0
 
 
@@ -335,7 +307,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
         print("no refused messages")
         return 0
     table = [[str(r.id), r.received_at, r.topic, str(r.size), r.reason[:200]] for r in rows]
-    print(_table(["id", "received", "topic", "bytes", "reason"], table, right=(0, 3)))
+    print(text_table(["id", "received", "topic", "bytes", "reason"], table, right=(0, 3)))
     if args.payload:
         for r in rows:
             print(f"\n#{r.id} ({r.size} bytes, first {len(r.payload)} kept):")

@@ -33,18 +33,18 @@ class _Request:
 
     def claim(self) -> bool:
         """Main loop: take it for execution (False: it timed out and was cancelled)."""
-        with self._lock:
-            if self._state != "queued":
-                return False
-            self._state = "running"
-            return True
+        return self._leave_queue("running")
 
     def cancel(self) -> bool:
         """Worker: give up waiting (False: the main loop is executing it right now)."""
+        return self._leave_queue("cancelled")
+
+    def _leave_queue(self, state: str) -> bool:
+        """Queued -> `state`, atomically; False when it already left the queue."""
         with self._lock:
             if self._state != "queued":
                 return False
-            self._state = "cancelled"
+            self._state = state
             return True
 
     def finish(self, error: str | None) -> None:

@@ -108,14 +108,20 @@ def _keras() -> Any:
     return keras
 
 
-def build_model(widths: tuple[tuple[int, ...], ...] = DEFAULT_WIDTHS, dropout: float = 0.3) -> Any:
-    """Input: 48×48 grey pixels 0..255. Output: 7 softmax scores (FER order)."""
+def build_model(widths: tuple[tuple[int, ...], ...] = DEFAULT_WIDTHS, dropout: float = 0.3,
+                folded: bool = False) -> Any:
+    """Input: 48×48 grey pixels 0..255. Output: 7 softmax scores (FER order). `folded`: batch norm
+    folded into each convolution (conv + bias + ReLU), the shape of the float export that
+    `emotion_prune` fine-tunes."""
     keras = _keras()
     L = keras.layers
     inp = L.Input((48, 48, 1), name="face")
     x = L.Rescaling(1 / 127.5, offset=-1.0)(inp)
     for i, stage in enumerate(widths):
         for c in stage:
+            if folded:
+                x = L.Conv2D(c, 3, padding="same", activation="relu")(x)
+                continue
             x = L.Conv2D(c, 3, padding="same", use_bias=False)(x)
             x = L.BatchNormalization()(x)
             x = L.ReLU()(x)
@@ -253,14 +259,14 @@ def _batches(x: np.ndarray, y: np.ndarray, batch: int, seed: int) -> tuple[Any, 
     return ds.map(lambda idx: (tf.gather(faces, idx), tf.gather(labels, idx))), steps
 
 
-def _as_float32(model: Any, widths: tuple[tuple[int, ...], ...]) -> Any:
+def _as_float32(model: Any, widths: tuple[tuple[int, ...], ...], folded: bool = False) -> Any:
     """The same network built under the float32 policy with the trained weights (the variables are float32
     under mixed bfloat16 too): what the TFLite export needs."""
     keras = _keras()
     policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("float32")
     try:
-        out = build_model(widths)
+        out = build_model(widths, folded=folded)
         out.set_weights(model.get_weights())
     finally:
         keras.mixed_precision.set_global_policy(policy)

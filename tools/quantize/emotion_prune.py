@@ -40,41 +40,6 @@ class PruneConfig:
     ramp: float = 0.5  # share of the stage over which sparsity ramps from 0 to the target
 
 
-def build_folded_model(widths: tuple[tuple[int, ...], ...], dropout: float = 0.3) -> Any:
-    """The emotion network with batch norm folded into each convolution (conv + bias + ReLU)."""
-    from tools.quantize.emotion import _keras
-
-    keras = _keras()
-    L = keras.layers
-    inp = L.Input((48, 48, 1), name="face")
-    x = L.Rescaling(1 / 127.5, offset=-1.0)(inp)
-    for i, stage in enumerate(widths):
-        for c in stage:
-            x = L.Conv2D(c, 3, padding="same", activation="relu")(x)
-        if i < len(widths) - 1:
-            x = L.MaxPooling2D()(x)
-    x = L.GlobalAveragePooling2D()(x)
-    x = L.Dropout(dropout)(x)
-    out = L.Dense(7, activation="softmax", name="emotion", dtype="float32")(x)
-    return keras.Model(inp, out, name="ppt_emotion")
-
-
-def as_float32(model: Any, widths: tuple[tuple[int, ...], ...]) -> Any:
-    """The folded network under the float32 policy with `model`'s weights: what the export needs after a
-    bfloat16 fine-tune (the variables are float32 either way)."""
-    from tools.quantize.emotion import _keras
-
-    keras = _keras()
-    policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("float32")
-    try:
-        out = build_folded_model(widths)
-        out.set_weights(model.get_weights())
-    finally:
-        keras.mixed_precision.set_global_policy(policy)
-    return out
-
-
 def float_tflite_weights(path: Path) -> list[tuple[np.ndarray, np.ndarray]]:
     """(kernel, bias) of every CONV_2D and FULLY_CONNECTED op in graph order, in Keras layouts."""
     from edge.analysis.inference import load_interpreter
@@ -98,7 +63,9 @@ def float_tflite_weights(path: Path) -> list[tuple[np.ndarray, np.ndarray]]:
 
 def load_folded(path: Path, widths: tuple[tuple[int, ...], ...]) -> Any:
     """The float export as a trainable Keras model; a file of another shape is refused by name."""
-    model = build_folded_model(widths)
+    from tools.quantize.emotion import build_model
+
+    model = build_model(widths, folded=True)
     layers = [layer for layer in model.layers if layer.weights]
     weights = float_tflite_weights(path)
     shapes = [tuple(layer.weights[0].shape) for layer in layers]
@@ -147,11 +114,12 @@ def prune_finetune(float_path: Path, widths: tuple[tuple[int, ...], ...], ds: An
     """Prune the float export with distilled fine-tuning; returns the stripped Keras model and the plan."""
     import tensorflow_model_optimization as tfmot
 
-    from tools.quantize.emotion import _cosine, _keras, _optimizer, _progress_callbacks
+    from tools.quantize.emotion import _as_float32, _cosine, _keras, _optimizer, _progress_callbacks
 
     keras = _keras()
-    teacher = load_folded(float_path, widths)
     student = load_folded(float_path, widths)
+    teacher = keras.models.clone_model(student)  # the float model, fixed, as the distillation target
+    teacher.set_weights(student.get_weights())
     pruned_layers = [layer for layer in student.layers if layer.weights]
     shapes = {layer.name: tuple(int(d) for d in layer.weights[0].shape) for layer in pruned_layers}
     plan = erk_sparsities(shapes, cfg.sparsity)
@@ -177,7 +145,7 @@ def prune_finetune(float_path: Path, widths: tuple[tuple[int, ...], ...], ds: An
     pruned.fit(train_ds.prefetch(2), epochs=cfg.epochs, steps_per_epoch=steps, verbose=0,
                callbacks=[tfmot.sparsity.keras.UpdatePruningStep(),
                           *_progress_callbacks("prune", cfg.epochs, val, max(1, cfg.epochs // 6))])
-    stripped = as_float32(tfmot.sparsity.keras.strip_pruning(pruned), widths)
+    stripped = _as_float32(tfmot.sparsity.keras.strip_pruning(pruned), widths, folded=True)
     # layer names in the order of the network (conv1..convN, head) rather than Keras' counters
     names = {layer.name: ("head" if i == len(pruned_layers) - 1 else f"conv{i + 1}")
              for i, layer in enumerate(pruned_layers)}
