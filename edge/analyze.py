@@ -32,7 +32,7 @@ import numpy as np
 
 from edge.analysis.pipeline import FrameAnalyzer
 from edge.config import Config
-from edge.decoding import DECODE_DEPTH, DECODE_THREADS, BufferPool, DecodeThread, overlap_mode
+from edge.decoding import DECODE_DEPTH, DECODE_THREADS, BufferPool, DecodeThread
 from edge.schema import validate_summary
 from edge.session.stats import SessionStats
 from edge.session.summary import build_summary, new_session_id
@@ -240,9 +240,7 @@ def analyze_video(
         stats = SessionStats(0.0, bin_s=cfg.session.bin_s, max_bins=cfg.session.max_bins)
         pool = BufferPool(DECODE_DEPTH + 1)  # one analysed, DECODE_DEPTH decoding or queued
         sampler = FrameSampler(cap, info, cfg.analysis.fps, pool=pool)
-        frames = DecodeThread(sampler.__iter__, DECODE_DEPTH, release=lambda item: pool.give(item[2]),
-                              mode=overlap_mode(cfg.models.threads))
-        analyzer.pose_estimator.after_invoke = frames.request
+        frames = DecodeThread(sampler.__iter__, DECODE_DEPTH, release=lambda item: pool.give(item[2]))
         show = sys.stderr.isatty() if progress is None else progress
         bar = ProgressBar(info.frames) if show else None
         first_t: float | None = None
@@ -266,8 +264,6 @@ def analyze_video(
             bar.update(sampler.grabbed, stats.analysed, force=True)
             bar.close()
     finally:
-        if analyzer is not None:
-            analyzer.pose_estimator.after_invoke = None
         if frames is None or frames.close():
             cap.release()  # never while the decode thread may still be inside it
     if stats.analysed == 0:

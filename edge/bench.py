@@ -40,7 +40,7 @@ from edge.analysis import pipeline
 from edge.analysis.pipeline import FrameAnalyzer
 from edge.analyze import VideoError, VideoInfo, open_video
 from edge.config import Config
-from edge.decoding import DECODE_DEPTH, BufferPool, DecodeThread, overlap_mode
+from edge.decoding import DECODE_DEPTH, BufferPool, DecodeThread
 from edge.session.stats import SessionStats
 
 logger = logging.getLogger(__name__)
@@ -139,7 +139,6 @@ class BenchResult:
     inline_wall_s: float = 0.0
     threaded_frames: int = 0  # passes with decode on its own thread (as `analyze` runs)
     threaded_wall_s: float = 0.0
-    decode_mode: str = "ahead"  # when that thread decodes (edge.decoding.overlap_mode)
 
     @property
     def bare_ms(self) -> float:
@@ -214,7 +213,7 @@ class BenchResult:
             f"{self.pipeline_fps / self.bare_fps if self.bare_fps else 0:.2f}",
             f"  end to end, decode   {self.e2e_fps:6.1f} fps   ratio to bare invoke "
             f"{self.e2e_fps / self.bare_fps if self.bare_fps else 0:.2f}   (decoding on its own thread, "
-            f"{self.decode_mode})",
+            "ahead of the analysis)",
             f"  decode in line       {self.inline_fps:6.1f} fps   ratio to bare invoke "
             f"{self.inline_fps / self.bare_fps if self.bare_fps else 0:.2f}   (decode, then analyse, one thread)",
             f"  CPU per frame        {self.cpu_ms_per_frame:7.2f} ms CPU, all threads "
@@ -334,8 +333,6 @@ def run_bench(
     passes = _Passes(video, pool, max_frames)
     decoded = DecodeThread(passes, DECODE_DEPTH, name="ppt-bench-decode", mode="inline",
                            release=lambda item: pool.give(item[1]) if item[1] is not None else None)
-    threaded = overlap_mode(cfg.models.threads)
-    analyzer.pose_estimator.after_invoke = decoded.request
     stages = {name: StageTimes() for name in stage_names()}
     per_frame = StageTimes()
     stats = SessionStats(0.0, bin_s=cfg.session.bin_s, max_bins=cfg.session.max_bins)
@@ -373,7 +370,7 @@ def run_bench(
                 done = sum(w_mode) >= min_seconds and time.perf_counter() >= deadline
                 if done and loops >= 2:
                     break
-                decoded.mode = threaded if mode == 0 else "inline"  # in line and threaded passes take turns
+                decoded.mode = "ahead" if mode == 0 else "inline"  # in line and threaded passes take turns
                 start_segment()
                 continue
             assert img is not None
@@ -418,7 +415,6 @@ def run_bench(
                     rss_trace.append(rss)
                 next_sample += 60.0
     finally:
-        analyzer.pose_estimator.after_invoke = None
         decoded.close()
     info = passes.info
     assert info is not None
@@ -447,7 +443,6 @@ def run_bench(
         inline_wall_s=w_mode[0],
         threaded_frames=n_mode[1],
         threaded_wall_s=w_mode[1],
-        decode_mode=threaded,
     )
 
 

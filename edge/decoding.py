@@ -6,12 +6,11 @@ about as much CPU as the pose model's invoke, and most of a frame's other work (
 features, the face stage) runs on one core; a decoder beside it uses the other.
 
 When to decode (`DecodeThread.mode`):
-- "ahead": as far ahead as the queue allows. Right when a core is free during the invoke.
-- "on_request": the next frame is decoded when the analysis calls `request()` (right after its pose
-  invoke, through `PoseEstimator.after_invoke`) or when it waits for a frame nobody asked for. Right
-  when the interpreter's threads fill every core (2 threads on 2 cores): a decoder running during
-  the invoke would stall it, since the invoke waits for its slowest thread; after the invoke, one
-  core is idle while the analysis finishes the frame on the other (`overlap_mode` picks).
+- "ahead": as far ahead as the queue allows, also while the interpreter's threads fill every core.
+  The pose invoke's thread pool steals work from a thread the decoder holds up, so the invoke slows
+  by less than the decoder gains: measured on 2 cores with 2 interpreter threads, end to end 184-192
+  fps against 135-152 when decoding waited for the invoke to end, and 117-126 against 103-104 fps
+  with the face stage (docs/speed.md, "Decoder beside the invoke").
 - "inline": only while the analysis waits for it (nothing overlaps: the bench times stages so).
 
 Frame buffers go round a small pool (`BufferPool`): a steady stream allocates nothing, and with the
@@ -21,7 +20,6 @@ slots below at most `depth + 1` frame buffers exist.
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 import time
@@ -39,14 +37,8 @@ DECODE_DEPTH = 1  # frames queued ahead of the analysis (bounded: memory stays f
 # (measured on 2 cores: docs/speed.md).
 DECODE_THREADS = 1
 
-Mode = Literal["ahead", "on_request", "inline"]
+Mode = Literal["ahead", "inline"]
 T = TypeVar("T")
-
-
-def overlap_mode(interpreter_threads: int, cores: int | None = None) -> Mode:
-    """"on_request" when the interpreter's threads fill every core, else "ahead" (module docstring)."""
-    cores = cores if cores is not None else (os.cpu_count() or 1)
-    return "on_request" if interpreter_threads >= cores else "ahead"
 
 
 class BufferPool:
@@ -124,14 +116,10 @@ class DecodeThread(Generic[T]):
                     pass
                 self._granted = False
 
-    def request(self) -> None:
-        """Mode "on_request": start decoding the next item now (cheap; a no-op in the other modes)."""
-        if self._mode == "on_request":
-            self._grant()
-
-    def _grant(self, unless_busy: bool = False) -> None:
+    def _grant(self) -> None:
+        """Let the producer make one item, unless one is already allowed or being made."""
         with self._lock:
-            if self._granted or (unless_busy and self._busy):
+            if self._granted or self._busy:
                 return
             self._granted = True
             self._go.release()
@@ -191,7 +179,7 @@ class DecodeThread(Generic[T]):
                 held = None
                 t0 = time.perf_counter()
                 if self._mode != "ahead" and self._q.empty():
-                    self._grant(unless_busy=True)  # nobody asked for it yet: the consumer waits for it now
+                    self._grant()  # in line: the consumer waits for it now
                 item = self._q.get()
                 self.wait_s += time.perf_counter() - t0
                 if item is _END:

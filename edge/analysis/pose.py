@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -80,9 +79,6 @@ class PoseEstimator:
         self._out_q = (float(out_scale), int(out_zero)) if np.dtype(self._out["dtype"]).kind in "iu" else None
         self.last_preprocess_ms = 0.0
         self.last_invoke_ms = 0.0
-        # Called right after each invoke of `estimate`: the moment the interpreter's threads free
-        # their cores (edge.decoding starts the next frame's decoding then).
-        self.after_invoke: Callable[[], None] | None = None
         logger.debug("pose model %s: input %s %s, %d threads", self.path.name, shape, self.input_dtype,
                      self.threads)
 
@@ -134,8 +130,6 @@ class PoseEstimator:
         t0 = time.perf_counter()
         self._interp.invoke()
         self.last_invoke_ms = (time.perf_counter() - t0) * 1000.0
-        if self.after_invoke is not None:
-            self.after_invoke()
         out = self._interp.get_tensor(self._out["index"]).reshape(17, 3)
         if self._out_q is not None:
             scale, zero = self._out_q
