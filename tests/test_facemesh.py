@@ -135,3 +135,25 @@ def test_tracked_region_is_mediapipes_box_of_the_landmarks() -> None:
     r = roi_from_landmarks(turned)
     cx, cy = rot @ (0, 10) + (300, 200)
     assert (r.cx, r.cy, r.side, r.angle) == pytest.approx((cx, cy, 180, a))
+
+
+def test_a_batched_iris_model_reads_both_eyes_as_single_invokes_do(shared_dir: Path, images_dir: Path,
+                                                                    pose: PoseEstimator, mesh: FaceMesh) -> None:
+    """The shipped iris model reads both eyes in one invoke (a batch of 2); MediaPipe's source reads
+    one eye per invoke. Same eyes, same places: a slot mix-up (eyes swapped, the mirrored one read
+    unmirrored) would move the irises by tens of pixels, float16 weights by hundredths."""
+    faces = face_sources()
+    source = shared_dir / "models" / "face" / "iris_landmark.tflite"
+    if not source.is_file():
+        pytest.skip(f"MediaPipe's iris model not found at {source}")
+    single = FaceMesh(faces["face_landmark"], source, threads=2)
+    assert single._iris is not None and single._iris.batch == 1  # noqa: SLF001
+    img = cv2.imread(str(images_dir / "coral_grace_hopper.bmp"))
+    box = face_box(pose.estimate(img), MIN)
+    assert box is not None
+    lm = mesh.landmarks(img, landmark_roi(box))
+    a, b = mesh.eyes(img, lm), single.eyes(img, lm)
+    assert a is not None and b is not None
+    for x, y in zip(a, b, strict=True):
+        assert float(np.hypot(*(x.iris - y.iris))) < 0.1
+        assert float(np.abs(x.corners - y.corners).max()) < 0.1

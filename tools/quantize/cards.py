@@ -106,7 +106,7 @@ def render_card(entry: dict[str, Any]) -> str:
     if lat:
         lines += [f"Median invoke time, LiteRT, {lat.get('machine', '')} (interleaved runs, "
                   f"{lat.get('rounds')} rounds):", "", "| model | 1 thread | 2 threads |", "| --- | --- | --- |",
-                  f"| this model | {lat['threads1']:.2f} ms | {lat['threads2']:.2f} ms |"]
+                  f"| {lat.get('label', 'this model')} | {lat['threads1']:.2f} ms | {lat['threads2']:.2f} ms |"]
         for ref in lat.get("references", []):
             lines.append(f"| {ref['name']} | {ref['threads1']:.2f} ms | {ref['threads2']:.2f} ms |")
         lines += ["", "```", lat.get("command", ""), "```", ""]
@@ -210,7 +210,8 @@ def _face_quantization(role: str, qz: dict[str, Any], command: str) -> list[str]
     cols = _LANDMARK_COLS if role == "face_landmark" else _IRIS_COLS
     unit = "192" if role == "face_landmark" else "64"
     what = "face crops" if role == "face_landmark" else "eye regions"
-    lines = [f"Quantization: {qz.get('choice')}.", "",
+    batch = qz.get("batch", {})
+    lines = [f"Quantization: {qz.get('choice')}." + (f" Batch: {batch['why']}." if batch.get("why") else ""), "",
              f"The source flatbuffer rebuilt in TensorFlow reproduces it to {qz.get('rebuild_max_abs_diff'):.1e} "
              "(largest output difference on the evaluation crops). Calibration: "
              f"{cal.get('inputs')} {what}"

@@ -5,7 +5,9 @@ the source on real crops), converts it three ways (`face_models.CANDIDATES`: ful
 real face crops, dynamic-range int8, float16), measures every candidate against the source on held-out
 real crops (`face_eval`) and times it (median invoke, interleaved, 1 and 2 threads), and ships the first
 of int8, dynamic-range int8 that keeps every bound of `face_eval.BOUNDS` and is not slower than float16
-(`SPEED_MARGIN`) on this machine; otherwise float16.
+(`SPEED_MARGIN`) on this machine; otherwise float16. The adopted iris model is then rebuilt to read both
+eyes in one invoke (`IRIS_BATCH`), kept so only when it reads the evaluation eyes as the batch-1 file does
+(to `face_models.MAX_REBUILD_DIFF`) and a pair of eyes costs it less than two invokes at 1 and 2 threads.
 
 Also here, measured with the runtime's own code:
 - `fer_template`: where FER2013 faces have their eye and mouth centres (the emotion crop's template);
@@ -32,6 +34,7 @@ from tools.quantize.face_data import LANDMARK_SIZE, FaceCrop, eye_inputs, landma
 from tools.quantize.face_eval import IrisAgreement, LandmarkAgreement, iris_agreement, landmark_agreement, moved
 from tools.quantize.latency import median_invoke_ms
 from tools.quantize.sources import SourceError, check_source
+from tools.quantize.tflite_graph import max_abs_diff, run_model
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +42,7 @@ SPEED_MARGIN = 1.05  # a quantized candidate may take at most this much of float
 SIZES_PX = (160, 120, 96, 80, 64, 48, 40, 32, 24)
 MIN_SIZE_SWEEP_PX = 150  # faces at least this large (face box side) are the full-size references
 ROLES = {"face_landmark": "face_landmark", "iris": "iris_landmark"}  # role -> file stem
+IRIS_BATCH = 2  # eyes per iris invoke (edge.analysis.facemesh reads a batch of 1 or 2)
 
 
 @dataclass
@@ -57,6 +61,7 @@ class RoleResult:
     int8: fm.Int8Model | None = None
     calibration_crops: int = 0
     jitter: dict[str, Any] = field(default_factory=dict)  # the source against itself, region moved 1 input px
+    batch: dict[str, Any] = field(default_factory=lambda: {"batch": 1})  # inputs per invoke, and why
 
     @property
     def precision(self) -> str:
@@ -117,6 +122,9 @@ def build(landmark_src: Path, iris_src: Path, out_dir: Path, work: Path, calibra
         res.adopted, res.choice = _choose(res)
         res.path = out_dir / f"{ROLES[role]}_{fm.SUFFIX[res.adopted]}.tflite"
         shutil.copyfile(paths[res.adopted], res.path)
+        if role == "iris":
+            res.batch = _batch_iris(res, model, paths[res.adopted], check, rounds)
+            print(f"iris: {res.batch['why']}")
         if role == "face_landmark":  # the runtime loads it and checks its contract
             FaceMesh(res.path, None, 1)
         else:
@@ -124,6 +132,32 @@ def build(landmark_src: Path, iris_src: Path, out_dir: Path, work: Path, calibra
         print(f"{role}: {res.choice}")
         results.append(res)
     return results
+
+
+def _batch_iris(res: RoleResult, model: fm.FloatModel, single: Path, eyes: np.ndarray, rounds: int) -> dict[str, Any]:
+    """Rebuild the adopted iris candidate with a batch of `IRIS_BATCH` and ship it in `res.path` when it
+    reads `eyes` (2N eye regions, uint8 RGB) as the batch-1 file `single` does and is faster per pair."""
+    blob = fm.batched(model, res.adopted, IRIS_BATCH)
+    if blob is None:
+        return {"batch": 1, "why": f"{res.adopted} is calibrated per eye: kept at a batch of 1"}
+    path = single.with_name(f"{single.stem}_b{IRIS_BATCH}.tflite")
+    path.write_bytes(blob)
+    x = eyes[: len(eyes) - len(eyes) % IRIS_BATCH].astype(np.float32) / 255.0
+    diff = max_abs_diff(run_model(single, x), run_model(path, x))
+    lat = _latency({"single": single, "batched": path}, rounds)
+    pair = {t: {"single_x2": round(2 * lat["single"][t], 3), "batched": round(lat["batched"][t], 3)} for t in (1, 2)}
+    out: dict[str, Any] = {"max_abs_diff": diff, "eyes": len(x), "pair_ms": pair}
+    slower = [t for t in (1, 2) if lat["batched"][t] >= 2 * lat["single"][t]]
+    if not diff <= fm.MAX_REBUILD_DIFF:
+        return {**out, "batch": 1, "why": f"the batch-{IRIS_BATCH} model differs by {diff:.3g}: kept at a batch of 1"}
+    if slower:
+        return {**out, "batch": 1, "why": f"a batch of {IRIS_BATCH} is not faster per pair at {slower} thread(s): "
+                                         "kept at a batch of 1"}
+    shutil.copyfile(path, res.path)
+    return {**out, "batch": IRIS_BATCH,
+            "why": f"both eyes in one invoke: {pair[1]['batched']:.2f} / {pair[2]['batched']:.2f} ms a pair at 1 / 2 "
+                   f"threads against {pair[1]['single_x2']:.2f} / {pair[2]['single_x2']:.2f} ms for two invokes, "
+                   f"outputs within {diff:.1e} of the batch-1 file on {len(x)} evaluation eyes"}
 
 
 def _latency(models: dict[str, Path], rounds: int, repeats: int = 3) -> dict[str, dict[int, float]]:

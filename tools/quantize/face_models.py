@@ -66,21 +66,31 @@ def rebuild_source(source: Path, check_inputs: np.ndarray) -> FloatModel:
     return FloatModel(source, fn, size, f32, diff, graph.op_counts())
 
 
-def float16(model: FloatModel) -> bytes:
+def float16(model: FloatModel, function: Any = None) -> bytes:
+    """`model` with float16 weights (`function`: the same graph rebuilt another way, e.g. batched)."""
     import tensorflow as tf
 
-    conv = tf.lite.TFLiteConverter.from_concrete_functions([model.function])
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([function or model.function])
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.target_spec.supported_types = [tf.float16]
     return conv.convert()
 
 
-def dynamic_int8(model: FloatModel) -> bytes:
+def dynamic_int8(model: FloatModel, function: Any = None) -> bytes:
     import tensorflow as tf
 
-    conv = tf.lite.TFLiteConverter.from_concrete_functions([model.function])
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([function or model.function])
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     return conv.convert()
+
+
+def batched(model: FloatModel, candidate: str, batch: int) -> bytes | None:
+    """The `candidate` conversion of `model` reading `batch` inputs per invoke, or None for the int8
+    candidate (its calibration and debugger ranking were made per input; not redone batched)."""
+    convert = {"float16": float16, "dynamic_int8": dynamic_int8}.get(candidate)
+    if convert is None:
+        return None
+    return convert(model, rebuild(read_tflite_graph(model.source), batch=batch))
 
 
 def delegate_partitions(path: Path) -> int:

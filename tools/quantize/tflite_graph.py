@@ -127,14 +127,21 @@ def _padding(code: int) -> str:
     return "SAME" if code == 0 else "VALID"
 
 
-def rebuild(g: TfliteGraph) -> Any:
+def rebuild(g: TfliteGraph, batch: int = 1) -> Any:
     """A concrete function (float32 input of the flatbuffer's shape -> its outputs, in its order) that
-    computes what the flatbuffer computes, with the weights as float32 constants."""
+    computes what the flatbuffer computes, with the weights as float32 constants. `batch` > 1 reads
+    that many inputs at once (a batch-1 flatbuffer's leading 1s become `batch`): the iris model reads
+    both eyes in one invoke so."""
     import tensorflow as tf
 
     if len(g.inputs) != 1:
         raise SourceError(f"{g.path}: the rebuild takes one input, the model has {len(g.inputs)}")
     inp = g.tensors[g.inputs[0]]
+    in_shape = [int(d) for d in inp.shape]
+    if batch != 1:
+        if in_shape[0] != 1:
+            raise SourceError(f"{g.path}: a batch of {batch} needs a batch-1 input, the model's is {in_shape}")
+        in_shape[0] = batch
 
     weights = _weights(g)
 
@@ -144,7 +151,7 @@ def rebuild(g: TfliteGraph) -> Any:
                               "constant weights")
         return weights[i]
 
-    @tf.function(input_signature=[tf.TensorSpec(list(inp.shape), tf.float32, name="input")])
+    @tf.function(input_signature=[tf.TensorSpec(in_shape, tf.float32, name="input")])
     def fn(x: Any) -> Any:
         values: dict[int, Any] = {g.inputs[0]: x}
 
@@ -187,6 +194,10 @@ def rebuild(g: TfliteGraph) -> Any:
                 y = tf.pad(a, const(op.inputs[1]))
             elif op.kind == "RESHAPE":
                 shape = [int(d) for d in g.tensors[op.outputs[0]].shape]
+                if batch != 1:
+                    if shape[0] != 1:
+                        raise SourceError(f"{where}: reshapes its batch away ({shape}); the rebuild cannot batch it")
+                    shape[0] = batch
                 y = tf.reshape(a, shape)
             elif op.kind == "RELU":
                 y = tf.nn.relu(a)
@@ -227,13 +238,16 @@ def run_model(model: bytes | Path, inputs: np.ndarray, threads: int = 2) -> list
               else Interpreter(model_path=str(model), num_threads=threads))
     interp.allocate_tensors()
     inp = interp.get_input_details()[0]
+    b = int(inp["shape"][0])  # inputs per invoke
+    if len(inputs) % b:
+        raise ValueError(f"{len(inputs)} inputs do not fill batches of {b}")
     outs = sorted(interp.get_output_details(), key=lambda d: -int(np.prod(d["shape"])))
-    res = [np.empty((len(inputs), int(np.prod(d["shape"]))), dtype=np.float32) for d in outs]
-    for n, x in enumerate(inputs):
-        interp.set_tensor(inp["index"], feed(x, inp)[None])
+    res = [np.empty((len(inputs), int(np.prod(d["shape"])) // b), dtype=np.float32) for d in outs]
+    for n in range(0, len(inputs), b):
+        interp.set_tensor(inp["index"], feed(inputs[n:n + b], inp))
         interp.invoke()
         for r, d in zip(res, outs, strict=True):
-            r[n] = _read(interp, d)
+            r[n:n + b] = _read(interp, d).reshape(b, -1)
     return res
 
 
