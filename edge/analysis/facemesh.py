@@ -198,23 +198,28 @@ class FaceMesh:
             for k, (roi, flip) in enumerate(rois):
                 runner.put(k, frame_bgr, roi, flip)
             runner.invoke()
-        out = []
-        for k, (roi, flip) in enumerate(rois):
-            if runner.batch == 1:
+            out = [self._eye(k, roi, flip) for k, (roi, flip) in enumerate(rois)]
+        else:
+            out = []
+            for roi, flip in rois:
                 runner.run(frame_bgr, roi, flip)
-            slot = k if runner.batch == 2 else 0
-            contour = runner.output(NUM_CONTOUR * 3, slot).reshape(NUM_CONTOUR, 3)
-            iris = runner.output(NUM_IRIS * 3, slot).reshape(NUM_IRIS, 3)
-            size = runner.size
-            # contour points 0 and 8 are the eye corners (MediaPipe's eye-contour order)
-            corners = model_to_frame(contour[[0, 8], :2], roi, size, flip)
-            ring = model_to_frame(iris[:, :2], roi, size, flip)
-            if corners[0, 0] > corners[1, 0]:
-                corners = corners[::-1].copy()
-            radius = float(np.mean(np.hypot(*(ring[1:] - ring[0]).T)))
-            out.append(EyeReading(corners, ring[0].copy(), radius))
+                out.append(self._eye(0, roi, flip))
         self.last_ms = (time.perf_counter() - t0) * 1000.0
         return out[0], out[1]
+
+    def _eye(self, slot: int, roi: SquareRoi, flip: bool) -> EyeReading:
+        """The iris model's reading of the eye in input slot `slot`, in frame pixels."""
+        assert self._iris is not None
+        contour = self._iris.output(NUM_CONTOUR * 3, slot).reshape(NUM_CONTOUR, 3)
+        iris = self._iris.output(NUM_IRIS * 3, slot).reshape(NUM_IRIS, 3)
+        size = self._iris.size
+        # contour points 0 and 8 are the eye corners (MediaPipe's eye-contour order)
+        corners = model_to_frame(contour[[0, 8], :2], roi, size, flip)
+        ring = model_to_frame(iris[:, :2], roi, size, flip)
+        if corners[0, 0] > corners[1, 0]:
+            corners = corners[::-1].copy()
+        radius = float(np.mean(np.hypot(*(ring[1:] - ring[0]).T)))
+        return EyeReading(corners, ring[0].copy(), radius)
 
 
 def eye_rois(points: np.ndarray) -> tuple[tuple[SquareRoi, bool], tuple[SquareRoi, bool]]:
