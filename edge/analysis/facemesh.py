@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,6 +130,16 @@ class _Runner:
         self.put(0, frame_bgr, roi, flip)
         self.invoke()
 
+    def each(self, frame_bgr: np.ndarray, regions: Sequence[tuple[SquareRoi, bool]]) -> Iterator[int]:
+        """Run the model on (region, flip) pairs, `batch` per invoke; yields each region's slot in turn,
+        for `output` to be read before the next one is asked for."""
+        for start in range(0, len(regions), self.batch):
+            chunk = regions[start:start + self.batch]
+            for k, (roi, flip) in enumerate(chunk):
+                self.put(k, frame_bgr, roi, flip)
+            self.invoke()
+            yield from range(len(chunk))
+
     def output(self, n_values: int, k: int = 0) -> np.ndarray:
         """Output of `n_values` values per region, for the region in slot `k`."""
         out = self._interp.get_tensor(self._outputs[n_values]).reshape(self.batch, -1)
@@ -192,18 +203,9 @@ class FaceMesh:
         if self._iris is None:
             return None
         t0 = time.perf_counter()
-        runner = self._iris
-        rois = eye_rois(face.points)
-        if runner.batch == 2:  # both eyes in one invoke
-            for k, (roi, flip) in enumerate(rois):
-                runner.put(k, frame_bgr, roi, flip)
-            runner.invoke()
-            out = [self._eye(k, roi, flip) for k, (roi, flip) in enumerate(rois)]
-        else:
-            out = []
-            for roi, flip in rois:
-                runner.run(frame_bgr, roi, flip)
-                out.append(self._eye(0, roi, flip))
+        rois = eye_rois(face.points)  # both eyes in one invoke with a batch-2 model
+        slots = self._iris.each(frame_bgr, rois)
+        out = [self._eye(slot, roi, flip) for slot, (roi, flip) in zip(slots, rois, strict=True)]
         self.last_ms = (time.perf_counter() - t0) * 1000.0
         return out[0], out[1]
 

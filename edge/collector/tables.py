@@ -106,7 +106,11 @@ class TrendSeries:
     unit: str
     digits: int  # decimals shown
     values: list[float | None]  # per session, None where not measured
-    known: list[float]  # the measured ones, in order
+
+    @property
+    def known(self) -> list[float]:
+        """The measured values, in order."""
+        return [v for v in self.values if v is not None]
 
 
 def trend_series(rows: Sequence[SessionRow]) -> list[TrendSeries]:
@@ -114,11 +118,10 @@ def trend_series(rows: Sequence[SessionRow]) -> list[TrendSeries]:
     out = []
     for name in main_metrics(rows) + ["emotion_positive", "emotion_negative", "duration_min"]:
         values = [metric_value(r.summary, name) for r in rows]
-        known = [v for v in values if v is not None]
-        if known:
+        if any(v is not None for v in values):
             unit = metric_unit(rows, name)
             digits = 0 if unit == "%" else 1 if name == "duration_min" else 2
-            out.append(TrendSeries(name, unit, digits, values, known))
+            out.append(TrendSeries(name, unit, digits, values))
     return out
 
 
