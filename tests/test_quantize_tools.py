@@ -330,3 +330,22 @@ def test_savedmodel_source_gives_the_same_float_model(tmp_path: Path, shared_dir
     f32 = mn.float_tflite(saved)
     q = mn.quantize(mn.calibrated_model(saved, inputs), mn.decode_nodes(f32))
     assert mn.agreement(ref, mn.run_tflite(q, inputs)).mean_err < 0.05
+
+
+def test_memory_tool_counts_what_each_model_holds() -> None:
+    """`memory` loads each model in a fresh process: the file-backed share is the model file's resident
+    pages (about its size), and a model with larger float activations holds more anonymous memory."""
+    pose, emotion = MODELS / "movenet_lightning_int8.tflite", MODELS / "emotion_int8.tflite"
+    r = _tool("memory", "--model", f"pose={pose}", "--model", f"emotion={emotion}")
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = {}
+    for line in r.stdout.splitlines():
+        name, *fields = line.split()
+        got[name] = {k: float(v.removesuffix("MiB")) for k, v in (f.split("=") for f in fields)}
+    for name, path in (("pose", pose), ("emotion", emotion)):
+        size = path.stat().st_size / 2**20
+        assert 0.5 * size <= got[name]["file"] <= size + 0.01, (name, got[name], size)
+        assert got[name]["total"] == pytest.approx(got[name]["anon"] + got[name]["file"], abs=0.02)
+    assert got["pose"]["anon"] > 3 * got["emotion"]["anon"] > 0
+    bad = _tool("memory", "--model", "x=models/quantized/no_such.tflite")
+    assert bad.returncode != 0 and "no_such.tflite" in bad.stderr

@@ -53,6 +53,20 @@ def cmd_latency(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_memory(args: argparse.Namespace) -> int:
+    from tools.quantize.model_memory import model_memory
+
+    models = {}
+    for spec in args.model:
+        name, _, path = spec.partition("=")
+        if not path or not Path(path).is_file():
+            raise SourceError(f"--model {spec!r}: expected NAME=PATH of an existing .tflite file")
+        models[name] = Path(path)
+    for name, m in model_memory(models, threads=args.threads).items():
+        print(f"{name} anon={m['anon_mib']:.2f}MiB file={m['file_mib']:.2f}MiB total={m['total_mib']:.2f}MiB")
+    return 0
+
+
 def cmd_cards(args: argparse.Namespace) -> int:
     from tools.quantize.cards import write_cards
 
@@ -141,6 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
     la.add_argument("--rounds", type=int, default=50)
     la.add_argument("--manifest", type=Path, help="record the figures for models that live beside it")
     la.set_defaults(func=cmd_latency)
+
+    me = sub.add_parser("memory", help="resident memory each model costs once loaded (packed weights, activations, "
+                                       "file pages), one fresh process per model")
+    me.add_argument("--model", action="append", required=True, metavar="NAME=PATH")
+    me.add_argument("--threads", type=int, default=2)
+    me.set_defaults(func=cmd_memory)
 
     ca = sub.add_parser("cards", help="write one model card (.md) per manifest entry")
     ca.add_argument("--manifest", type=Path, required=True)
