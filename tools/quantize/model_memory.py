@@ -59,13 +59,12 @@ def probe(path: Path, threads: int) -> dict[str, float]:
     """In this process: MiB of anonymous memory a second interpreter of `path` adds, and of its file."""
     import cv2  # noqa: F401  (the runtime's libraries are loaded before anything is measured)
 
-    first = _load_and_invoke(path, threads)
+    alive = [_load_and_invoke(path, threads)]  # the first stays alive: the second must not reuse its memory
     before = _rss_anon_kib()
-    second = _load_and_invoke(path, threads)
+    alive.append(_load_and_invoke(path, threads))
     anon = _rss_anon_kib() - before
     maps = _mapping_rss_kib(path)
     file_kib = max(maps) if maps else 0
-    del first, second
     return {"anon_mib": round(anon / 1024, 2), "file_mib": round(file_kib / 1024, 2),
             "total_mib": round((anon + file_kib) / 1024, 2)}
 
