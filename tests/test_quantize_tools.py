@@ -332,9 +332,10 @@ def test_savedmodel_source_gives_the_same_float_model(tmp_path: Path, shared_dir
     assert mn.agreement(ref, mn.run_tflite(q, inputs)).mean_err < 0.05
 
 
-def test_memory_tool_counts_what_each_model_holds() -> None:
+def test_memory_tool_counts_what_each_model_holds(tmp_path: Path) -> None:
     """`memory` loads each model in a fresh process: the file-backed share is the model file's resident
-    pages (about its size), and a model with larger float activations holds more anonymous memory."""
+    pages (about its size), and a model with larger float activations holds more anonymous memory; a
+    missing or corrupt file is refused with a message naming it."""
     pose, emotion = MODELS / "movenet_lightning_int8.tflite", MODELS / "emotion_int8.tflite"
     r = _tool("memory", "--model", f"pose={pose}", "--model", f"emotion={emotion}")
     assert r.returncode == 0, r.stderr[-2000:]
@@ -349,3 +350,7 @@ def test_memory_tool_counts_what_each_model_holds() -> None:
     assert got["pose"]["anon"] > 3 * got["emotion"]["anon"] > 0
     bad = _tool("memory", "--model", "x=models/quantized/no_such.tflite")
     assert bad.returncode != 0 and "no_such.tflite" in bad.stderr
+    corrupt = tmp_path / "corrupt.tflite"
+    corrupt.write_bytes(b"not a model")
+    bad = _tool("memory", "--model", f"x={corrupt}")
+    assert bad.returncode == 2 and "corrupt.tflite is not a TFLite flatbuffer" in bad.stderr, bad.stderr[-500:]

@@ -24,18 +24,24 @@ from tools.quantize.pose_commands import cmd_evaluate_pose, cmd_holdout_pose, cm
 from tools.quantize.sources import SourceError  # noqa: E402
 
 
+def _named_models(specs: list[str]) -> dict[str, Path]:
+    """`--model NAME=PATH` arguments; SourceError naming the argument that is malformed or not a file."""
+    models = {}
+    for spec in specs:
+        name, _, path = spec.partition("=")
+        if not name or not path or not Path(path).is_file():
+            raise SourceError(f"--model {spec!r}: expected NAME=PATH of an existing .tflite file")
+        models[name] = Path(path)
+    return models
+
+
 def cmd_latency(args: argparse.Namespace) -> int:
     import platform
 
     from tools.quantize.latency import median_invoke_ms
     from tools.quantize.manifest import read_manifest, update_entry
 
-    models = {}
-    for spec in args.model:
-        name, _, path = spec.partition("=")
-        if not path:
-            raise SourceError(f"--model {spec!r}: expected NAME=PATH")
-        models[name] = Path(path)
+    models = _named_models(args.model)
     results = {t: median_invoke_ms(models, threads=t, rounds=args.rounds) for t in (1, 2)}
     for name in models:
         print(f"{name} threads1={results[1][name]:.2f}ms threads2={results[2][name]:.2f}ms")
@@ -56,13 +62,7 @@ def cmd_latency(args: argparse.Namespace) -> int:
 def cmd_memory(args: argparse.Namespace) -> int:
     from tools.quantize.model_memory import model_memory
 
-    models = {}
-    for spec in args.model:
-        name, _, path = spec.partition("=")
-        if not path or not Path(path).is_file():
-            raise SourceError(f"--model {spec!r}: expected NAME=PATH of an existing .tflite file")
-        models[name] = Path(path)
-    for name, m in model_memory(models, threads=args.threads).items():
+    for name, m in model_memory(_named_models(args.model), threads=args.threads).items():
         print(f"{name} anon={m['anon_mib']:.2f}MiB file={m['file_mib']:.2f}MiB total={m['total_mib']:.2f}MiB")
     return 0
 

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from tools.quantize.sources import SourceError
+
 
 def _rss_anon_kib() -> int:
     with open("/proc/self/status", encoding="ascii") as f:
@@ -76,10 +78,17 @@ def model_memory(models: dict[str, Path], threads: int = 2) -> dict[str, dict[st
         r = subprocess.run([sys.executable, "-m", "tools.quantize.model_memory", str(path), str(threads)],
                            capture_output=True, text=True, check=False)
         if r.returncode != 0:
-            raise RuntimeError(f"memory probe of {path} failed: {r.stderr.strip()[-500:]}")
+            why = r.stderr.strip().splitlines()[-1] if r.stderr.strip() else f"exit status {r.returncode}"
+            raise SourceError(f"memory probe of {path} failed: {why}")
         out[name] = json.loads(r.stdout.strip().splitlines()[-1])
     return out
 
 
 if __name__ == "__main__":
-    print(json.dumps(probe(Path(sys.argv[1]), int(sys.argv[2]))))
+    from edge.analysis.inference import ModelError
+
+    try:
+        print(json.dumps(probe(Path(sys.argv[1]), int(sys.argv[2]))))
+    except ModelError as exc:  # a model the runtime refuses: its message names the file and the fix
+        print(exc, file=sys.stderr)
+        sys.exit(2)
