@@ -27,7 +27,6 @@ import resource
 import statistics
 import sys
 import time
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,26 +90,28 @@ def thread_cpu_s() -> dict[int, float] | None:
 
 @dataclass
 class StageTimes:
-    """Running sum and count of one stage, plus the latest `KEEP` samples for percentiles."""
+    """Running sum and count of one stage, plus the latest `KEEP` samples for percentiles, in a ring
+    allocated up front: the bench's own bookkeeping does not grow while `--loop-minutes` watches RSS."""
 
     total_ms: float = 0.0
     n: int = 0
-    recent: deque[float] = field(default_factory=lambda: deque(maxlen=KEEP))
+    recent: np.ndarray = field(default_factory=lambda: np.zeros(KEEP))
 
     def add(self, ms: float) -> None:
+        self.recent[self.n % KEEP] = ms
         self.total_ms += ms
         self.n += 1
-        self.recent.append(ms)
 
     @property
     def mean(self) -> float:
         return self.total_ms / self.n if self.n else 0.0
 
     def pct(self, q: float) -> float:
-        if not self.recent:
+        k = min(self.n, KEEP)
+        if not k:
             return 0.0
-        data = sorted(self.recent)
-        return data[min(len(data) - 1, int(q / 100.0 * len(data)))]
+        data = np.sort(self.recent[:k])
+        return float(data[min(k - 1, int(q / 100.0 * k))])
 
 
 @dataclass

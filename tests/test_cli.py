@@ -17,7 +17,7 @@ from test_models import emotion_source, make_models_dir, pose_source
 from edge import cli
 from edge.analysis import pipeline
 from edge.analyze import FrameSampler, NoPersonError, VideoError, analyze_video, open_video
-from edge.bench import describe, run_bench
+from edge.bench import KEEP, StageTimes, describe, run_bench
 from edge.config import load_config
 from edge.schema import validate_summary
 
@@ -224,6 +224,19 @@ def test_bench_reports_every_figure(config: Path, videos_dir: Path) -> None:
     figures = describe(result)
     assert set(figures["stages_ms"]) == {"decode", *pipeline.STAGES, "statistics"}
     assert 0.0 <= figures["idle_share_at_analysis_fps"] <= 1.0
+
+
+def test_bench_stage_times_keep_the_latest_samples_in_a_fixed_ring() -> None:
+    """Percentiles come from the latest KEEP samples, the mean from all; the ring never grows."""
+    st = StageTimes()
+    ring = st.recent
+    for ms in range(KEEP + 100):  # 0 .. KEEP+99: the first 100 fall out of the ring
+        st.add(float(ms))
+    assert st.recent is ring and st.recent.size == KEEP
+    assert st.pct(0) == 100.0 and st.pct(100) == KEEP + 99.0
+    assert st.pct(50) == 100.0 + KEEP // 2
+    assert st.mean == (KEEP + 99) / 2
+    assert StageTimes().pct(90) == 0.0
 
 
 def test_bench_needs_a_video(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
