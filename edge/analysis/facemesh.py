@@ -141,9 +141,9 @@ class _Runner:
             yield from range(len(chunk))
 
     def output(self, n_values: int, k: int = 0) -> np.ndarray:
-        """Output of `n_values` values per region, for the region in slot `k`."""
-        out = self._interp.get_tensor(self._outputs[n_values]).reshape(self.batch, -1)
-        return np.array(out[k], dtype=np.float32)
+        """Output of `n_values` values per region, for the region in slot `k` (float32, checked at load;
+        `get_tensor` already returns a copy, so the row is the caller's)."""
+        return self._interp.get_tensor(self._outputs[n_values]).reshape(self.batch, -1)[k]
 
 
 class FaceMesh:

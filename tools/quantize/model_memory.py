@@ -6,7 +6,7 @@ XNNPACK's libraries (about 13 MiB of code), which every model would otherwise be
 probe loads the model and invokes it once, then loads and invokes it again as a second interpreter:
 the second load's growth of anonymous memory is what each interpreter of that model holds; the file
 is counted as the resident pages of one of its mappings. Only the device's libraries are imported
-(LiteRT, numpy, OpenCV), never TensorFlow.
+(LiteRT, numpy), never TensorFlow.
 
     python -m tools.quantize memory --model ours=models/quantized/movenet_lightning_int8.tflite ...
 """
@@ -59,8 +59,6 @@ def _load_and_invoke(path: Path, threads: int) -> Any:
 
 def probe(path: Path, threads: int) -> dict[str, float]:
     """In this process: MiB of anonymous memory a second interpreter of `path` adds, and of its file."""
-    import cv2  # noqa: F401  (the runtime's libraries are loaded before anything is measured)
-
     alive = [_load_and_invoke(path, threads)]  # the first stays alive: the second must not reuse its memory
     before = _rss_anon_kib()
     alive.append(_load_and_invoke(path, threads))
