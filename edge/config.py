@@ -180,6 +180,7 @@ _CHECKS: dict[str, _Check] = {
     "analysis.face_every": _at_least(1),
     "analysis.min_face_landmark_px": _between(16, 4096),
     "features.presence_min_keypoints": _between(1, 17),
+    "features.min_scale_px": _at_least(0),
     "features.facing_yaw_max_deg": _between(0, 90),
     "features.turned_yaw_min_deg": _between(0, 90),
     "features.slouch_drop": _above(0, 1),

@@ -172,3 +172,40 @@ def test_units_are_not_mixed():
     units = {m.name: m.unit for m in F.METRICS}
     assert units["head_pitch"] == "deg" and units["eyes_pitch"] == "deg" and units["head_pitch_kp"] == "sw"
     assert units["head_yaw"] == "deg"
+
+
+def test_a_presenter_too_small_to_measure_is_in_view_but_nothing_is_judged():
+    """Under `features.min_scale_px` per shoulder width the keypoints stop carrying the metrics
+    (measured by `python -m tools.validate scale`, docs/metrics.md): the frame counts as presence only."""
+    big = POSES["frontal"]
+    centre = np.array([W / 2, H / 2], dtype=np.float32)
+    tiny = Pose((big.xy - centre) * 0.1 + centre, big.scores, W, H)  # 10 px per shoulder width, under the default 12
+    f = feats(tiny)
+    assert f.present and f.large_enough is False and f.scale_px == pytest.approx(10.0)
+    context = {m.name for m in F.CONTEXT_METRICS}
+    assert {k: v for k, v in f.metric_values().items() if k not in context and v is not None} == {}
+    assert f.hips_in_view is True and f.hands_in_view is True  # what the camera saw still says why
+    ungated = feats(tiny, min_scale_px=0.0)
+    assert ungated.large_enough is True and ungated.facing_audience is True and ungated.posture == "standing"
+    assert feats(big).large_enough is True
+    no_shoulders = make_pose(hidden=(B.LEFT_SHOULDER,))
+    assert feats(no_shoulders).large_enough is None  # no body frame, no size to judge by
+
+
+def test_a_small_presenter_breaks_the_speeds():
+    """A frame too small to measure is a gap for the wrist speeds, as an empty frame is."""
+    big = POSES["frontal"]
+    centre = np.array([W / 2, H / 2], dtype=np.float32)
+    small = Pose((big.xy - centre) * 0.1 + centre, big.scores, W, H)
+    raised = big.xy.copy()
+    raised[[B.LEFT_WRIST, B.RIGHT_WRIST], 1] -= 40.0
+    moved = Pose(raised, big.scores, W, H)
+
+    def last_speed(middle: Pose) -> float | None:
+        ex = F.FeatureExtractor(FeaturesConfig(), AnalysisConfig())
+        ex.update(big, 0.0)
+        ex.update(middle, 0.1)
+        return ex.update(moved, 0.2).wrist_speed
+
+    assert last_speed(big) is not None and last_speed(big) > 0.5  # the wrists moved 0.4 sw in 0.1 s
+    assert last_speed(small) is None  # no speed across the small frame

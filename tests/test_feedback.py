@@ -186,3 +186,16 @@ def test_an_expression_reading_is_never_critical_and_ranks_below_critical_body_f
     assert by_code["looking_down"].severity == "critical"
     assert by_code["negative_emotion"].excess > by_code["looking_down"].excess
     assert found[0].code == "looking_down"
+
+
+def test_not_judged_names_a_presenter_too_small_to_measure():
+    present = 400
+    small = {**_context(present), "large_enough": {"kind": "share", "share": 0.1, "n": present},
+             **metrics({"facing_audience": 0.2, "arms_crossed": 0.0}, n=40)}
+    small["head_from_face"] = {"kind": "share", "share": 0.0, "n": 40}  # no head read on the small frames
+    for name in ("facing_audience", "arms_crossed"):
+        reason = judge(name, small, present, CFG).reason
+        assert reason == "presenter too small in the picture to measure in 90% of frames"
+    big = {**_context(present, hips=0.08, known=0.08), "large_enough": {"kind": "share", "share": 1.0, "n": present},
+           **metrics({"hands_in_pockets": 0.0}, n=20)}
+    assert judge("hands_in_pockets", big, present, CFG).reason == "hips out of view in 92% of frames"

@@ -321,3 +321,42 @@ def test_head_from_the_face_agrees_with_the_labels(run_json: dict) -> None:
     face = pooled["head_direction_from_face"]  # faces big enough for the landmark model
     assert face["judged"] >= 100 and face["agreement"] >= 0.88, face
     assert pooled["metrics"]["looking_down"]["accuracy"] >= 0.9, pooled["metrics"]["looking_down"]
+
+
+# --- accuracy by the presenter's size (`python -m tools.validate scale`) -------------------------------
+
+
+def test_scale_bins_and_the_trusted_size_on_hand_made_counts() -> None:
+    from tools.validate.scale import NO_SCALE, ScaleBin, bin_names, bin_of, smallest_trusted, wilson_upper
+
+    assert bin_of(None) == NO_SCALE and bin_of(5.0) == "0-6" and bin_of(12.0) == "12-16" and bin_of(300.0) == ">=24"
+    assert bin_names() == ["0-6", "6-8", "8-10", "10-12", "12-16", "16-24", ">=24"]
+    assert wilson_upper(30, 33) > 0.9 > 30 / 33 - 0.01 and wilson_upper(23, 29) < 0.9  # 0.91 and 0.79
+    assert wilson_upper(0, 0) == 1.0
+
+    def bin_with(right: int, judged: int) -> ScaleBin:
+        b = ScaleBin()
+        for k in range(judged):
+            b.metrics["arms_crossed"].add(False, k >= right)  # a wrong "yes" for every frame past `right`
+        return b
+
+    bins = {">=24": bin_with(98, 100), "16-24": bin_with(45, 50), "12-16": bin_with(40, 45),
+            "10-12": bin_with(20, 30), "8-10": bin_with(30, 30)}  # fmt: skip
+    assert smallest_trusted(bins, 0.9, 20) == 12.0  # 10-12 is significantly under; 8-10 below it does not count
+    bins["16-24"] = bin_with(5, 5)  # too few frames to say anything: the range ends there
+    assert smallest_trusted(bins, 0.9, 20) == 24.0
+    assert smallest_trusted({">=24": bin_with(50, 100)}, 0.9, 20) is None
+
+
+def test_scale_runs_the_labelled_photos_shrunk(images_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["scale", "--clip", "coral_grace_hopper", "--clip", "tfjs_portrait", "--min-judged", "1"]
+    assert main([*args, "--downscale", "1", "8", "--jpeg", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "Downscale factors 1, 8, JPEG quality 50" in out
+    rows = {line.split(" | ")[0].strip("| "): line for line in out.splitlines() if line.startswith("| ")}
+    assert ">=24 px" in rows["metric"] and "arms_crossed" in rows  # the full-size photos, judged
+    assert main([*args, "--downscale", "0.5"]) == 2
+    assert "must be >= 1" in capsys.readouterr().err
+    assert main(["--clip", "coral_grace_hopper", "--downscale", "0"]) == 2
+    assert main(["--clip", "coral_grace_hopper", "--jpeg", "101"]) == 2
+    assert main(["--clip", "coral_grace_hopper", "--downscale", "2", "--jpeg", "70", "--min-judged", "1"]) == 0

@@ -85,17 +85,17 @@ def _share(name: str, label: str, needs: tuple[str, ...] = (), postures: tuple[s
 
 
 SHARE_METRICS: tuple[MetricSpec, ...] = (
-    _share("facing_audience", "facing the audience", ("head",)),
-    _share("turned_to_screen", "turned to the screen", ("head",)),
-    _share("back_to_audience", "back to the audience"),
-    _share("looking_down", "looking down", ("face",)),
-    _share("slouching", "slouching", ("hips", "posture", "frontal")),
-    _share("gesturing", "gesturing", ("hands",)),
-    _share("hands_in_gesture_zone", "hands in the gesture zone", ("hands",)),
-    _share("hands_in_pockets", "hands in pockets", ("hips", "posture", "standing", "hands"), STANDING_ONLY),
-    _share("hands_behind_back", "hands behind the back", ("hips", "posture", "standing"), STANDING_ONLY),
-    _share("arms_crossed", "arms crossed"),
-    _share("swaying", "swaying", ("hips", "posture", "standing"), STANDING_ONLY),
+    _share("facing_audience", "facing the audience", ("size", "head")),
+    _share("turned_to_screen", "turned to the screen", ("size", "head")),
+    _share("back_to_audience", "back to the audience", ("size",)),
+    _share("looking_down", "looking down", ("size", "face")),
+    _share("slouching", "slouching", ("size", "hips", "posture", "frontal")),
+    _share("gesturing", "gesturing", ("size", "hands")),
+    _share("hands_in_gesture_zone", "hands in the gesture zone", ("size", "hands")),
+    _share("hands_in_pockets", "hands in pockets", ("size", "hips", "posture", "standing", "hands"), STANDING_ONLY),
+    _share("hands_behind_back", "hands behind the back", ("size", "hips", "posture", "standing"), STANDING_ONLY),
+    _share("arms_crossed", "arms crossed", ("size",)),
+    _share("swaying", "swaying", ("size", "hips", "posture", "standing"), STANDING_ONLY),
 )
 CONTEXT_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("seated", "share", "share", "seated (of known posture)", context=True),
@@ -103,6 +103,7 @@ CONTEXT_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("hands_in_view", "share", "share", "a hand in view", context=True),
     MetricSpec("torso_frontal", "share", "share", "torso facing the camera", context=True),
     MetricSpec("head_from_face", "share", "share", "head read from the face", context=True),
+    MetricSpec("large_enough", "share", "share", "large enough to measure", context=True),
 )
 CONTINUOUS_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("head_yaw", "continuous", "deg", "head yaw (+ = own left)", -90.0, 90.0, needs=("head",)),
@@ -165,6 +166,7 @@ class FrameFeatures:
     hands_in_view: bool | None = None
     torso_frontal: bool | None = None
     head_from_face: bool | None = None
+    large_enough: bool | None = None  # scale_px >= features.min_scale_px (None without both shoulders)
 
     def metric_values(self) -> dict[str, bool | float | None]:
         """The values of every metric in `METRICS`, keyed by metric name."""
@@ -245,6 +247,13 @@ class FeatureExtractor:
         pts = as_points(xy, seen_l)
         weak = as_points(xy, weakm.tolist())
         body = body_frame(pts)
+        if body is not None and body.scale < cfg.min_scale_px:
+            # Too few pixels for the keypoints to mean anything (docs/metrics.md, "Presenter size"): in
+            # view, but nothing is judged, and no speed spans the frame.
+            self._speeds.reset()
+            return FrameFeatures(present=True, scale_px=body.scale, large_enough=False,
+                                 hips_in_view=seen_l[L_HIP] and seen_l[R_HIP],
+                                 hands_in_view=seen_l[L_WR] or seen_l[R_WR])
 
         # Posture first: several measures hold for one posture only.
         fold = thigh_fold(pts, body)
@@ -328,4 +337,5 @@ class FeatureExtractor:
             hands_in_view=seen_l[L_WR] or seen_l[R_WR],
             torso_frontal=frontal,
             head_from_face=hv.from_face,
+            large_enough=None if body is None else True,
         )

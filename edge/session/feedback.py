@@ -188,14 +188,19 @@ def _missing_share(metrics: Mapping[str, Any], need: str, present: int) -> float
         return sn[0] * sn[1] / present
     if need == "frontal" and (sn := _share_n(metrics, "torso_frontal")):
         return (1.0 - sn[0]) * sn[1] / present
+    if need == "size" and (sn := _share_n(metrics, "large_enough")):
+        return (1.0 - sn[0]) * sn[1] / present
     if need == "head" and (sn := _share_n(metrics, "head_from_face")):
-        return 1.0 - sn[1] / present
+        # a frame too small to measure reads no head either: that one is the size's (need "size")
+        small = _missing_share(metrics, "size", present) or 0.0
+        return max(0.0, 1.0 - sn[1] / present - small)
     if need == "face" and (sn := _share_n(metrics, "head_from_face")):
         return 1.0 - sn[0] * sn[1] / present
     return None
 
 
 NEEDS: dict[str, str] = {
+    "size": "presenter too small in the picture to measure in {p} of frames",
     "hips": "hips out of view in {p} of frames",
     "posture": "posture unknown (hips or knees not seen) in {p} of frames",
     "standing": "a standing measure, and the presenter was seated in {p} of frames",

@@ -3,6 +3,7 @@
     python -m tools.validate [--clip ID ...] [--json OUT] [--markdown OUT] [--strict --min-accuracy 0.9]
     python -m tools.validate sheets --clip ID [--clip ID ...] --out DIR
     python -m tools.validate check          # load and check the label files only (no models)
+    python -m tools.validate scale --downscale 1 2 4 8 [--markdown OUT]   # accuracy by presenter size
 
 Exit codes: 0 done (and, with --strict, every bound met), 1 a bound missed or a finding contradicted
 (--strict), 2 bad labels, missing clip or models.
@@ -38,7 +39,11 @@ def _run(args: argparse.Namespace) -> int:
     from tools.validate.suite import failures, validate
 
     clips = select(load_clips(), args.clip)
-    results = validate(clips, _config(args.config))
+    if not args.downscale >= 1.0 or not 0 <= args.jpeg <= 100:
+        print(f"error: --downscale must be >= 1 and --jpeg 0..100, got {args.downscale} and {args.jpeg}",
+              file=sys.stderr)
+        return 2
+    results = validate(clips, _config(args.config), downscale=args.downscale, jpeg=args.jpeg)
     text = markdown(results)
     bounds = {"min_accuracy": args.min_accuracy, "min_coverage": args.min_coverage, "min_judged": args.min_judged,
               "min_expression_agreement": args.min_expression_agreement}
@@ -70,6 +75,23 @@ def _sheets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scale(args: argparse.Namespace) -> int:
+    from tools.validate.scale import by_scale, markdown
+
+    if any(not d >= 1.0 for d in args.downscale):
+        print(f"scale: every --downscale factor must be >= 1, got {args.downscale}", file=sys.stderr)
+        return 2
+    if not 0 <= args.jpeg <= 100:
+        print(f"scale: --jpeg must be 0 (off) or 1..100, got {args.jpeg}", file=sys.stderr)
+        return 2
+    bins = by_scale(select(load_clips(), args.clip), _config(args.config), args.downscale, args.jpeg)
+    text = markdown(bins, args.downscale, args.min_accuracy, args.min_judged, args.jpeg)
+    if args.markdown:
+        Path(args.markdown).write_text(text, encoding="utf-8")
+    sys.stdout.write(text)
+    return 0
+
+
 def _check(args: argparse.Namespace) -> int:
     clips = load_clips()
     for c in clips:
@@ -85,16 +107,29 @@ def _check(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = argv[0] if argv and argv[0] in ("sheets", "check") else "run"
+    command = argv[0] if argv and argv[0] in ("sheets", "check", "scale") else "run"
     if command != "run":
         argv = argv[1:]
     p = argparse.ArgumentParser(prog=f"python -m tools.validate{'' if command == 'run' else ' ' + command}",
                                 description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    if command in ("run", "sheets"):
+    if command in ("run", "sheets", "scale"):
         _common(p)
+    if command == "scale":
+        p.add_argument("--downscale", type=float, nargs="+", default=[1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 10.0, 12.0, 16.0],
+                       help="factors to shrink every frame by (>= 1)")
+        p.add_argument("--jpeg", type=int, default=0, help="JPEG-code every shrunk frame at this quality (1..100; "
+                       "0, the default: not), as a compressed camera stream would")
+        p.add_argument("--min-accuracy", type=float, default=0.9, help="the bound a trusted size must hold")
+        p.add_argument("--min-judged", type=int, default=20, help="a metric counts in a bin from this many judged "
+                       "frames")
+        p.add_argument("--markdown", help="write the table here too")
     if command == "run":
         p.add_argument("--json", help="write the full result as JSON here")
         p.add_argument("--markdown", help="write the Markdown table here")
+        p.add_argument("--downscale", type=float, default=1.0, help="shrink every frame by this factor first "
+                       "(>= 1): how the metrics hold up on a smaller or farther presenter")
+        p.add_argument("--jpeg", type=int, default=0, help="then JPEG-code it at this quality (1..100; 0, the "
+                       "default: not)")
         p.add_argument("--strict", action="store_true", help="exit 1 when a bound is missed or a finding is "
                        "contradicted by the labels")
         p.add_argument("--min-accuracy", type=float, default=0.9, help="per-metric frame accuracy bound (pooled)")
@@ -110,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        return {"run": _run, "sheets": _sheets, "check": _check}[command](args)
+        return {"run": _run, "sheets": _sheets, "check": _check, "scale": _scale}[command](args)
     except (LabelError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

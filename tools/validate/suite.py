@@ -88,15 +88,16 @@ def score_run(run: ClipRun, cfg: Config, seconds: float = 0.0,
 
 
 def validate(clips: Sequence[Clip], cfg: Config, models: ModelSet | None = None,
-             verify: bool = True) -> list[ClipResult]:  # fmt: skip
-    """Run and score every clip (one shared model set; the analyser is reset for each clip)."""
+             verify: bool = True, downscale: float = 1.0, jpeg: int = 0) -> list[ClipResult]:  # fmt: skip
+    """Run and score every clip (one shared model set; the analyser is reset for each clip), with
+    every frame shrunk by `downscale` and JPEG-coded at quality `jpeg` first (`run_clip`)."""
     models = models if models is not None else load_models(cfg)
     results = []
     for clip in clips:
         if verify:
             verify_file(clip)
         t0 = time.perf_counter()
-        run = run_clip(clip, cfg, models)
+        run = run_clip(clip, cfg, models, downscale=downscale, jpeg=jpeg)
         results.append(score_run(run, cfg, time.perf_counter() - t0))
         logger.info("%s: %d frames analysed, %d labelled", clip.id, len(run.frames), len(clip.frames))
     return results
