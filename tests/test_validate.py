@@ -8,6 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import cv2
+import numpy as np
 import pytest
 
 from tools.validate.__main__ import main
@@ -356,7 +357,28 @@ def test_scale_runs_the_labelled_photos_shrunk(images_dir: Path, capsys: pytest.
     rows = {line.split(" | ")[0].strip("| "): line for line in out.splitlines() if line.startswith("| ")}
     assert ">=24 px" in rows["metric"] and "arms_crossed" in rows  # the full-size photos, judged
     assert main([*args, "--downscale", "0.5"]) == 2
-    assert "must be >= 1" in capsys.readouterr().err
+    assert "--downscale must be >= 1" in capsys.readouterr().err
     assert main(["--clip", "coral_grace_hopper", "--downscale", "0"]) == 2
     assert main(["--clip", "coral_grace_hopper", "--jpeg", "101"]) == 2
     assert main(["--clip", "coral_grace_hopper", "--downscale", "2", "--jpeg", "70", "--min-judged", "1"]) == 0
+
+
+def test_a_mirrored_clip_swaps_what_says_left_or_right(images_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tools.validate.labels import mirrored
+    from tools.validate.run import Variant
+
+    clip = next(c for c in load_clips() if c.presenter_box is not None and c.screen_side == "left")
+    m = mirrored(clip)
+    assert m.screen_side == "right" and mirrored(m) == clip
+    x0, y0, x1, y1 = clip.presenter_box
+    assert m.presenter_box == pytest.approx((1 - x1, y0, 1 - x0, y1))
+    swapped = {"image_left": "image_right", "image_right": "image_left"}
+    assert [f.head for f in m.frames] == [swapped.get(f.head, f.head) for f in clip.frames]
+    frame = np.zeros((40, 60, 3), np.uint8)
+    frame[:, :10] = 255  # white on the image left
+    out = Variant(downscale=2, mirror=True).apply(frame)
+    assert out.shape == (20, 30, 3) and out[:, -3:].min() == 255 and out[:, :3].max() == 0
+    assert Variant().describe() == "as recorded" and Variant(2, 60, True).describe() == (
+        "shrunk 2x, mirrored, JPEG quality 60")
+    assert main(["--clip", "tfjs_pose", "--mirror", "--min-judged", "1"]) == 0  # its head is turned: a side label
+    assert "(mirrored)" in capsys.readouterr().out.splitlines()[0]

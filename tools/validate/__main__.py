@@ -39,12 +39,16 @@ def _run(args: argparse.Namespace) -> int:
     from tools.validate.suite import failures, validate
 
     clips = select(load_clips(), args.clip)
-    if not args.downscale >= 1.0 or not 0 <= args.jpeg <= 100:
-        print(f"error: --downscale must be >= 1 and --jpeg 0..100, got {args.downscale} and {args.jpeg}",
-              file=sys.stderr)
+    from tools.validate.run import Variant
+
+    try:
+        variant = Variant(args.downscale, args.jpeg, args.mirror)
+    except ValueError as exc:  # names the flag
+        print(f"error: {exc}", file=sys.stderr)
         return 2
-    results = validate(clips, _config(args.config), downscale=args.downscale, jpeg=args.jpeg)
-    text = markdown(results)
+    results = validate(clips, _config(args.config), variant=variant)
+    title = "Validation against the labelled set" + (f" ({variant.describe()})" if variant.altered else "")
+    text = markdown(results, title)
     bounds = {"min_accuracy": args.min_accuracy, "min_coverage": args.min_coverage, "min_judged": args.min_judged,
               "min_expression_agreement": args.min_expression_agreement}
     if args.markdown:
@@ -76,13 +80,14 @@ def _sheets(args: argparse.Namespace) -> int:
 
 
 def _scale(args: argparse.Namespace) -> int:
+    from tools.validate.run import Variant
     from tools.validate.scale import by_scale, markdown
 
-    if any(not d >= 1.0 for d in args.downscale):
-        print(f"scale: every --downscale factor must be >= 1, got {args.downscale}", file=sys.stderr)
-        return 2
-    if not 0 <= args.jpeg <= 100:
-        print(f"scale: --jpeg must be 0 (off) or 1..100, got {args.jpeg}", file=sys.stderr)
+    try:
+        for d in args.downscale:
+            Variant(d, args.jpeg)
+    except ValueError as exc:  # names the flag
+        print(f"scale: {exc}", file=sys.stderr)
         return 2
     bins = by_scale(select(load_clips(), args.clip), _config(args.config), args.downscale, args.jpeg)
     text = markdown(bins, args.downscale, args.min_accuracy, args.min_judged, args.jpeg)
@@ -130,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
                        "(>= 1): how the metrics hold up on a smaller or farther presenter")
         p.add_argument("--jpeg", type=int, default=0, help="then JPEG-code it at this quality (1..100; 0, the "
                        "default: not)")
+        p.add_argument("--mirror", action="store_true", help="mirror every frame left to right (and the labels "
+                       "that say left or right)")
         p.add_argument("--strict", action="store_true", help="exit 1 when a bound is missed or a finding is "
                        "contradicted by the labels")
         p.add_argument("--min-accuracy", type=float, default=0.9, help="per-metric frame accuracy bound (pooled)")

@@ -14,7 +14,7 @@ import json
 import math
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,22 @@ class Clip:
     labels_file: str
     presenter_box: tuple[float, float, float, float] | None
     frames: list[FrameLabel] = field(default_factory=list)
+
+
+MIRRORED_HEAD = {"image_left": "image_right", "image_right": "image_left"}
+
+
+def mirrored(clip: Clip) -> Clip:
+    """The clip as its frames read in a mirror (`python -m tools.validate --mirror`): the screen on
+    the other side, the presenter box flipped, a head turned to the image left now turned to the
+    right. Every other label says the same of a mirrored presenter."""
+    box = clip.presenter_box
+    return replace(
+        clip,
+        screen_side="left" if clip.screen_side == "right" else "right",
+        presenter_box=None if box is None else (1.0 - box[2], box[1], 1.0 - box[0], box[3]),
+        frames=[replace(f, head=MIRRORED_HEAD.get(f.head or "", f.head)) for f in clip.frames],
+    )
 
 
 def shared_root() -> Path:

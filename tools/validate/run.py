@@ -55,19 +55,59 @@ class ClipRun:
     findings: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Variant:
+    """How every frame is altered before the analysis, to see how the metrics hold up on footage
+    unlike the labelled set's: shrunk `downscale` times (area filter: the same scene from a smaller or
+    farther camera), mirrored left to right, then JPEG-coded at quality `jpeg` (0: not; the blocks a
+    compressed stream adds). The labels still hold, since they say what the presenter does; a mirror
+    needs its clip mirrored too (`labels.mirrored`)."""
+
+    downscale: float = 1.0
+    jpeg: int = 0
+    mirror: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.downscale >= 1.0:
+            raise ValueError(f"--downscale must be >= 1, got {self.downscale}")
+        if not 0 <= self.jpeg <= 100:
+            raise ValueError(f"--jpeg must be 0 (off) or 1..100, got {self.jpeg}")
+
+    @property
+    def altered(self) -> bool:
+        return self != Variant()
+
+    def describe(self) -> str:
+        parts = ([f"shrunk {self.downscale:g}x"] if self.downscale > 1.0 else []) + (
+            ["mirrored"] if self.mirror else []) + ([f"JPEG quality {self.jpeg}"] if self.jpeg else [])
+        return ", ".join(parts) or "as recorded"
+
+    def apply(self, frame_bgr: np.ndarray) -> np.ndarray:
+        if self.downscale > 1.0:
+            fh, fw = frame_bgr.shape[:2]
+            size = (max(1, round(fw / self.downscale)), max(1, round(fh / self.downscale)))
+            frame_bgr = cv2.resize(frame_bgr, size, interpolation=cv2.INTER_AREA)
+        if self.mirror:
+            frame_bgr = cv2.flip(frame_bgr, 1)
+        if self.jpeg:
+            ok, data = cv2.imencode(".jpg", frame_bgr, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg])
+            if not ok:
+                raise RuntimeError("JPEG encoding failed")
+            frame_bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        return frame_bgr
+
+
+AS_RECORDED = Variant()
+
+
 class RecordingAnalyzer(FrameAnalyzer):
     """The real FrameAnalyzer, remembering each result (and a thumbnail when `thumb_px` > 0)."""
 
     def __init__(self, cfg: Config, models: ModelSet, thumb_px: int = 0,
-                 view: tuple[float, float, float, float] | None = None, downscale: float = 1.0,
-                 jpeg: int = 0) -> None:  # fmt: skip
+                 view: tuple[float, float, float, float] | None = None,
+                 variant: Variant = AS_RECORDED) -> None:  # fmt: skip
         super().__init__(cfg, models)
-        if not downscale >= 1.0:
-            raise ValueError(f"downscale must be >= 1, got {downscale}")
-        if not 0 <= jpeg <= 100:
-            raise ValueError(f"jpeg quality must be 0 (off) or 1..100, got {jpeg}")
-        self.downscale = downscale  # frames shrunk by this factor first: the same scene from a smaller camera
-        self.jpeg = jpeg  # then JPEG-coded at this quality (0: not): the blocks a compressed stream adds
+        self.variant = variant
         self.thumb_px = thumb_px
         self.view = view  # part of the frame kept in the thumbnail (fractions x0, y0, x1, y1)
         self.records: list[AnalysedFrame] = []
@@ -78,15 +118,8 @@ class RecordingAnalyzer(FrameAnalyzer):
         self.records = []
 
     def analyze(self, frame_bgr: np.ndarray, t: float) -> FrameResult:
-        if self.downscale > 1.0:
-            fh, fw = frame_bgr.shape[:2]
-            size = (max(1, round(fw / self.downscale)), max(1, round(fh / self.downscale)))
-            frame_bgr = cv2.resize(frame_bgr, size, interpolation=cv2.INTER_AREA)
-        if self.jpeg:
-            ok, data = cv2.imencode(".jpg", frame_bgr, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg])
-            if not ok:
-                raise RuntimeError("JPEG encoding failed")
-            frame_bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        if self.variant.altered:
+            frame_bgr = self.variant.apply(frame_bgr)
         result = super().analyze(frame_bgr, t)
         h, w = frame_bgr.shape[:2]
         self.frame_size = (w, h)
@@ -123,14 +156,12 @@ def view_of(box: tuple[float, float, float, float] | None, margin: float = 0.8) 
 
 
 def run_clip(clip: Clip, cfg: Config, models: ModelSet | None = None, thumb_px: int = 0,
-             downscale: float = 1.0, jpeg: int = 0) -> ClipRun:  # fmt: skip
-    """Analyse one clip; every analysed frame is kept with its features and pose. `downscale` > 1
-    shrinks every frame by that factor first (area filter), `jpeg` > 0 then codes it as a JPEG of that
-    quality: the labels still hold, since they say what the presenter does, so accuracy can be measured
-    against the presenter's size in pixels and against compression."""
+             variant: Variant = AS_RECORDED) -> ClipRun:  # fmt: skip
+    """Analyse one clip; every analysed frame is kept with its features and pose, each frame altered
+    by `variant` first (pass a mirrored clip with a mirroring variant)."""
     models = models if models is not None else load_models(cfg)
     ccfg = clip_config(cfg, clip)
-    analyzer = RecordingAnalyzer(ccfg, models, thumb_px, view_of(clip.presenter_box), downscale, jpeg)
+    analyzer = RecordingAnalyzer(ccfg, models, thumb_px, view_of(clip.presenter_box), variant)
     indices: list[int] = []
     summary: dict[str, Any] | None = None
     error: str | None = None

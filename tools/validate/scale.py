@@ -25,7 +25,7 @@ from edge.analysis.models import load_models
 from edge.config import Config
 from tools.validate.labels import YES_NO, Clip
 from tools.validate.metrics import CategoryCounts, MetricCounts, feature_values
-from tools.validate.run import on_presenter
+from tools.validate.run import Variant, on_presenter
 from tools.validate.suite import validate
 
 EDGES = (0.0, 6.0, 8.0, 10.0, 12.0, 16.0, 24.0, math.inf)  # bin edges, px per shoulder width
@@ -61,11 +61,12 @@ def ungated(cfg: Config) -> Config:
 def by_scale(clips: Sequence[Clip], cfg: Config, factors: Sequence[float], jpeg: int = 0) -> dict[str, ScaleBin]:
     """Per scale bin, the labels against the analysis over every clip at every factor (each frame
     JPEG-coded at quality `jpeg` after shrinking, when it is not 0)."""
+    variants = [Variant(downscale=d, jpeg=jpeg) for d in factors]  # a bad factor is refused before any work
     cfg = ungated(cfg)
     models = load_models(cfg)
     bins: dict[str, ScaleBin] = {}
-    for d in factors:
-        for r in validate(clips, cfg, models, downscale=d, jpeg=jpeg):
+    for variant in variants:
+        for r in validate(clips, cfg, models, variant=variant):
             frames = {(f.t, f.index): f for f in r.run.frames}
             for p in r.pairs:
                 f = frames.get((p.t, p.index)) if p.values is not None else None

@@ -12,7 +12,7 @@ from typing import Any
 from edge.analysis.models import ModelSet, load_models
 from edge.config import Config
 from tools.validate.expression import model_class3
-from tools.validate.labels import Clip, verify_file
+from tools.validate.labels import Clip, mirrored, verify_file
 from tools.validate.metrics import (
     CONTRADICTED,
     Aligned,
@@ -23,7 +23,7 @@ from tools.validate.metrics import (
     feature_values,
     score,
 )
-from tools.validate.run import ClipRun, on_presenter, run_clip
+from tools.validate.run import AS_RECORDED, ClipRun, Variant, on_presenter, run_clip
 
 logger = logging.getLogger(__name__)
 
@@ -88,16 +88,16 @@ def score_run(run: ClipRun, cfg: Config, seconds: float = 0.0,
 
 
 def validate(clips: Sequence[Clip], cfg: Config, models: ModelSet | None = None,
-             verify: bool = True, downscale: float = 1.0, jpeg: int = 0) -> list[ClipResult]:  # fmt: skip
+             verify: bool = True, variant: Variant = AS_RECORDED) -> list[ClipResult]:  # fmt: skip
     """Run and score every clip (one shared model set; the analyser is reset for each clip), with
-    every frame shrunk by `downscale` and JPEG-coded at quality `jpeg` first (`run_clip`)."""
+    every frame altered by `variant` first (and, for a mirror, the clip's labels mirrored)."""
     models = models if models is not None else load_models(cfg)
     results = []
     for clip in clips:
         if verify:
             verify_file(clip)
         t0 = time.perf_counter()
-        run = run_clip(clip, cfg, models, downscale=downscale, jpeg=jpeg)
+        run = run_clip(mirrored(clip) if variant.mirror else clip, cfg, models, variant=variant)
         results.append(score_run(run, cfg, time.perf_counter() - t0))
         logger.info("%s: %d frames analysed, %d labelled", clip.id, len(run.frames), len(clip.frames))
     return results
