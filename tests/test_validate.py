@@ -382,3 +382,20 @@ def test_a_mirrored_clip_swaps_what_says_left_or_right(images_dir: Path, capsys:
         "shrunk 2x, mirrored, JPEG quality 60")
     assert main(["--clip", "tfjs_pose", "--mirror", "--min-judged", "1"]) == 0  # its head is turned: a side label
     assert "(mirrored)" in capsys.readouterr().out.splitlines()[0]
+
+
+def test_only_rules_the_labelled_set_cannot_check_are_capped_at_info(run_json: dict) -> None:
+    """A rule fires falsely when frames labelled against it read for it: n-labelled frames read yes
+    for a "max" rule, y-labelled frames read no for a "min" rule. Where fewer than 20 such frames were
+    judged, nothing measured its false findings and the rule may say at most "info"; where there are
+    enough, it must not be capped that way (the cap goes once the footage is labelled)."""
+    from edge.session.feedback import RULES, UNVALIDATED_MAX_SEVERITY
+
+    pooled = run_json["pooled"]["metrics"]
+    for rule in RULES:
+        if rule.source.startswith("emotion."):
+            continue  # the expression has its own table and its own cap
+        c = pooled[rule.source]
+        evidence = c["tn"] + c["fp"] if rule.direction == "max" else c["tp"] + c["fn"]
+        capped = rule.max_severity == UNVALIDATED_MAX_SEVERITY
+        assert capped == (evidence < 20), f"{rule.code}: {evidence} frames could show it firing falsely"

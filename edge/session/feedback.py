@@ -18,7 +18,8 @@ Findings are ranked by how far past the threshold the value is, measured as a lo
 |logit(value) - logit(threshold)|: it treats "5% -> 10% back to the audience" and "60% -> 43%
 facing the audience" as equally far, which a plain difference would not. The severity follows from
 the same number (< 0.5 info, < 1.2 warning, else critical: about 1.6x and 3.3x the odds), capped by
-what the measure can claim (an expression reading is at most a warning), and only the first
+what the measure can claim (an expression reading is at most a warning; a measure no labelled
+footage has judged yet, at most info), and only the first
 `max_findings` are kept, most severe first: coaching studies found that too much feedback overwhelms.
 """
 
@@ -57,6 +58,12 @@ class Rule:
 # own faces, and unmeasured or far lower on a presenter's (docs/emotion.md, docs/validation.md). A
 # share past its threshold by any margin is worth saying, never as the most urgent thing to fix.
 EMOTION_MAX_SEVERITY: Severity = "warning"
+# A measure no labelled real footage has judged yet (slouching needs an upright baseline and sway a
+# quiet 6 s of standing, which the labelled clips never give: docs/validation.md) has no measured
+# accuracy: its finding is a hint, never pressed. `tests/test_validate.py` holds this against the
+# labelled set both ways: a rule is capped here exactly while fewer than 20 labelled frames could
+# show it firing falsely, so the cap goes once such footage is labelled.
+UNVALIDATED_MAX_SEVERITY: Severity = "info"
 _RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}
 
 
@@ -86,9 +93,10 @@ RULES: tuple[Rule, ...] = (
          "{threshold}."),
     Rule("slouching", "slouching", "max", "slouch_max",
          "You slouched {value} of the time compared with your own upright posture; aim for under "
-         "{threshold}."),
+         "{threshold}.", UNVALIDATED_MAX_SEVERITY),
     Rule("swaying", "swaying", "max", "sway_max",
-         "You swayed from side to side {value} of the time; plant your feet (under {threshold})."),
+         "You swayed from side to side {value} of the time; plant your feet (under {threshold}).",
+         UNVALIDATED_MAX_SEVERITY),
     Rule("negative_emotion", "emotion.negative", "max", "negative_emotion_max",
          "Your expression read as negative in {value} of the classified frames; aim for under "
          "{threshold}.", EMOTION_MAX_SEVERITY),
