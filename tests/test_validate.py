@@ -356,6 +356,7 @@ def test_scale_runs_the_labelled_photos_shrunk(images_dir: Path, capsys: pytest.
     assert "Downscale factors 1, 8, JPEG quality 50" in out
     rows = {line.split(" | ")[0].strip("| "): line for line in out.splitlines() if line.startswith("| ")}
     assert ">=24 px" in rows["metric"] and "arms_crossed" in rows  # the full-size photos, judged
+    assert "from keypoints" in rows  # shrunk 8x, their faces are too small for the landmarks
     assert main([*args, "--downscale", "0.5"]) == 2
     assert "--downscale must be >= 1" in capsys.readouterr().err
     assert main(["--clip", "coral_grace_hopper", "--downscale", "0"]) == 2

@@ -89,8 +89,8 @@ def _scale(args: argparse.Namespace) -> int:
     except ValueError as exc:  # names the flag
         print(f"scale: {exc}", file=sys.stderr)
         return 2
-    bins = by_scale(select(load_clips(), args.clip), _config(args.config), args.downscale, args.jpeg)
-    text = markdown(bins, args.downscale, args.min_accuracy, args.min_judged, args.jpeg)
+    bins, heads = by_scale(select(load_clips(), args.clip), _config(args.config), args.downscale, args.jpeg)
+    text = markdown(bins, args.downscale, args.min_accuracy, args.min_judged, args.jpeg, heads)
     if args.markdown:
         Path(args.markdown).write_text(text, encoding="utf-8")
     sys.stdout.write(text)

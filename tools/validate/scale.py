@@ -21,6 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 
+import numpy as np
+
+from edge.analysis.keypoints import BodyPart, Pose
 from edge.analysis.models import load_models
 from edge.config import Config
 from tools.validate.labels import YES_NO, Clip
@@ -30,6 +33,8 @@ from tools.validate.suite import validate
 
 EDGES = (0.0, 6.0, 8.0, 10.0, 12.0, 16.0, 24.0, math.inf)  # bin edges, px per shoulder width
 NO_SCALE = "no scale"  # both shoulders not seen: no body frame, so no size
+# Head spacing (the wider of the ear and eye spacings, px) for the keypoint head reading's own table.
+HEAD_EDGES = (0.0, 4.0, 8.0, 12.0, 20.0, math.inf)
 
 
 def bin_of(scale_px: float | None, edges: Sequence[float] = EDGES) -> str:
@@ -53,18 +58,31 @@ class ScaleBin:
     posture: CategoryCounts = field(default_factory=CategoryCounts)
 
 
+def head_spacing(pose: Pose, min_score: float) -> float | None:
+    """The wider of the ear and the eye spacing in pixels: the baseline of the keypoint yaw."""
+    spans = [float(np.hypot(*(pose.xy[a] - pose.xy[b]))) for a, b in _HEAD_PAIRS
+             if pose.scores[a] >= min_score and pose.scores[b] >= min_score]  # fmt: skip
+    return max(spans) if spans else None
+
+
+_HEAD_PAIRS = ((BodyPart.LEFT_EAR, BodyPart.RIGHT_EAR), (BodyPart.LEFT_EYE, BodyPart.RIGHT_EYE))
+
+
 def ungated(cfg: Config) -> Config:
     """The config with the size gate off (every frame judged, whatever its size)."""
     return dataclasses.replace(cfg, features=dataclasses.replace(cfg.features, min_scale_px=0.0))
 
 
-def by_scale(clips: Sequence[Clip], cfg: Config, factors: Sequence[float], jpeg: int = 0) -> dict[str, ScaleBin]:
+def by_scale(clips: Sequence[Clip], cfg: Config, factors: Sequence[float],
+             jpeg: int = 0) -> tuple[dict[str, ScaleBin], dict[str, MetricCounts]]:  # fmt: skip
     """Per scale bin, the labels against the analysis over every clip at every factor (each frame
-    JPEG-coded at quality `jpeg` after shrinking, when it is not 0)."""
+    JPEG-coded at quality `jpeg` after shrinking, when it is not 0); and, per bin of head spacing,
+    facing where the head was read from the keypoints (the face too small for the landmarks)."""
     variants = [Variant(downscale=d, jpeg=jpeg) for d in factors]  # a bad factor is refused before any work
     cfg = ungated(cfg)
     models = load_models(cfg)
     bins: dict[str, ScaleBin] = {}
+    heads: dict[str, MetricCounts] = {}
     for variant in variants:
         for r in validate(clips, cfg, models, variant=variant):
             frames = {(f.t, f.index): f for f in r.run.frames}
@@ -83,7 +101,12 @@ def by_scale(clips: Sequence[Clip], cfg: Config, factors: Sequence[float], jpeg:
                     v = values.get(m)
                     b.metrics[m].add(p.label.metrics[m], None if v is None else bool(v))
                 b.posture.add(p.label.posture, values.get("posture"))
-    return bins
+                if not f.features.head_from_face and f.pose is not None:
+                    spacing = head_spacing(f.pose, cfg.analysis.min_keypoint_score)
+                    v = values.get("facing_audience")
+                    heads.setdefault(bin_of(spacing, HEAD_EDGES), MetricCounts()).add(
+                        p.label.metrics["facing_audience"], None if v is None else bool(v))
+    return bins, heads
 
 
 def smallest_trusted(bins: dict[str, ScaleBin], min_accuracy: float, min_judged: int,
@@ -121,7 +144,7 @@ def wilson_upper(k: int, n: int, z: float = 1.64) -> float:
 
 
 def markdown(bins: dict[str, ScaleBin], factors: Sequence[float], min_accuracy: float, min_judged: int,
-             jpeg: int = 0) -> str:  # fmt: skip
+             jpeg: int = 0, heads: dict[str, MetricCounts] | None = None) -> str:  # fmt: skip
     names = [n for n in [*bin_names(), NO_SCALE] if n in bins]
     head = "| metric | " + " | ".join(f"{n} px" if n != NO_SCALE else n for n in names) + " |"
     coded = f", JPEG quality {jpeg}" if jpeg else ""
@@ -144,4 +167,12 @@ def markdown(bins: dict[str, ScaleBin], factors: Sequence[float], min_accuracy: 
     lines += ["", (f"From {lo:g} px per shoulder width up, no metric judged on at least {min_judged} frames of a "
                    f"bin is significantly under {min_accuracy:.2f} (one-sided 95% Wilson bound)." if lo is not None
                    else f"Even the largest bin has a metric significantly under {min_accuracy:.2f}.")]
+    if heads:
+        names = [n for n in [*bin_names(HEAD_EDGES), NO_SCALE] if n in heads]
+        lines += ["", "Facing the audience where the head came from the keypoints, by head spacing (the wider of "
+                  "the ear and eye spacings, px):", "",
+                  "| facing_audience | " + " | ".join(f"{n} px" if n != NO_SCALE else "no spacing" for n in names)
+                  + " |", "| --- |" + " ---: |" * len(names),
+                  "| from keypoints | " + " | ".join(cell(heads[n].tp + heads[n].tn, heads[n].judged) for n in names)
+                  + " |"]
     return "\n".join(lines) + "\n"
