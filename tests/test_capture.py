@@ -249,12 +249,12 @@ def test_importing_capture_touches_no_camera_library():
 
 
 @pytest.mark.parametrize("main,model_input,expected", [
-    ((1280, 720), 192, (480, 270)),  # Lightning: a long side of 192 / 0.4
-    ((1920, 1080), 256, (640, 360)),  # Thunder
-    ((640, 480), 192, (480, 360)),
-    ((640, 480), 256, (640, 480)),  # never larger than main
-    ((720, 1280), 192, (272, 484)),  # portrait
-    ((3280, 2464), 192, (480, 360)),
+    ((1280, 720), 192, (960, 540)),  # Lightning: a long side of 192 / 0.2
+    ((1920, 1080), 256, (1280, 720)),  # Thunder
+    ((1280, 720), 256, (1280, 720)),  # never larger than main
+    ((640, 480), 192, (640, 480)),
+    ((720, 1280), 192, (544, 968)),  # portrait
+    ((3280, 2464), 192, (960, 722)),
 ])
 def test_lores_size(main: tuple[int, int], model_input: int, expected: tuple[int, int]) -> None:
     lw, lh = lores_size(main, model_input)
@@ -264,6 +264,14 @@ def test_lores_size(main: tuple[int, int], model_input: int, expected: tuple[int
     # a tracked crop of LORES_CROP_FRACTION of the long side reaches the model without upscaling
     crop = LORES_CROP_FRACTION * max(lw, lh)
     assert crop >= model_input - 16 * LORES_CROP_FRACTION or (lw, lh) == main
+
+
+def test_the_lores_stream_serves_the_trackers_smallest_crop() -> None:
+    """A far presenter is where the pixels matter: the crop the tracker zooms in to at most must
+    reach the model from lores without being enlarged."""
+    from edge.analysis.pose import MIN_CROP_FRACTION
+
+    assert LORES_CROP_FRACTION == MIN_CROP_FRACTION
 
 
 def test_lores_size_refuses_nonsense() -> None:
@@ -291,7 +299,7 @@ def _padded_i420(bgr: np.ndarray, stride: int) -> np.ndarray:
     return out.reshape(h * 3 // 2, stride)
 
 
-@pytest.mark.parametrize("size,stride", [((480, 270), 512), ((480, 360), 480), ((272, 484), 320)])
+@pytest.mark.parametrize("size,stride", [((960, 540), 1024), ((640, 480), 640), ((544, 968), 576)])
 def test_yuv420_lores_to_bgr(size: tuple[int, int], stride: int) -> None:
     """A synthetic frame (colour ramps and blocks) through padded YUV420 comes back as the original
     within YUV rounding and chroma subsampling, and exactly as OpenCV converts the unpadded buffer."""
@@ -314,17 +322,17 @@ def test_yuv420_lores_to_bgr(size: tuple[int, int], stride: int) -> None:
 def test_picamera2_source_reads_lores_sized_from_the_model() -> None:
     """The backend asks for a lores stream sized from the model input, and hands over its frames as
     BGR of exactly that size (a stand-in camera returns padded YUV420 as picamera2 does)."""
-    src = make_source(CameraConfig(backend="picamera2", width=1280, height=720), model_input=256)
-    assert isinstance(src, Picamera2Source) and src.lores == (640, 360)
-    assert Picamera2Source(1280, 720).lores == (480, 270)  # Lightning by default
-    frame = np.full((270, 480, 3), (40, 120, 220), np.uint8)
+    src = make_source(CameraConfig(backend="picamera2", width=1920, height=1080), model_input=256)
+    assert isinstance(src, Picamera2Source) and src.lores == (1280, 720)
+    assert Picamera2Source(1280, 720).lores == (960, 540)  # Lightning by default
+    frame = np.full((540, 960, 3), (40, 120, 220), np.uint8)
 
     class Cam:
         def capture_array(self, stream: str, wait: float) -> np.ndarray:
             assert stream == "lores"
-            return _padded_i420(frame, 512)
+            return _padded_i420(frame, 1024)
 
     src = Picamera2Source(1280, 720)
     src._cam = Cam()
     out = src.read(1.0)
-    assert out.shape == (270, 480, 3) and np.abs(out.astype(int) - frame).max() <= 3
+    assert out.shape == (540, 960, 3) and np.abs(out.astype(int) - frame).max() <= 3

@@ -218,8 +218,11 @@ class FileSource:
 
 
 # A tracked crop at least this share of the frame's long side reaches the model at full detail from
-# the lores stream (see `lores_size`); the tracker's smallest crop is 0.2 (edge.analysis.pose).
-LORES_CROP_FRACTION = 0.4
+# the lores stream (see `lores_size`): the tracker's smallest crop (edge.analysis.pose.MIN_CROP_FRACTION),
+# so a far presenter, the one the tracker zooms in on, gets every pixel the model can use. Accuracy
+# follows the presenter's pixels per shoulder width (docs/metrics.md, "Presenter size"); the larger
+# frame costs a conversion and a full-frame shrink of a few milliseconds on a Pi (docs/speed.md).
+LORES_CROP_FRACTION = 0.2
 DEFAULT_MODEL_INPUT = 192  # MoveNet Lightning; the daemon passes the loaded model's own input size
 
 
