@@ -131,6 +131,19 @@ def _share(v: Any) -> str | None:
     return None if 0.0 <= v <= 1.0 else f"must be a share in [0, 1], got {_show(v)}"
 
 
+MIN_STAGE = 0.1  # the smallest stage side, as a share of the frame: a presenter must fit in it
+
+
+def _stage(v: Any) -> str | None:
+    x0, y0, x1, y1 = v
+    shown = "[" + ", ".join(_show(x) for x in v) + "]"
+    if not (0.0 <= x0 < x1 <= 1.0 and 0.0 <= y0 < y1 <= 1.0):
+        return f"must be [x0, y0, x1, y1] with 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1, got {shown}"
+    if x1 - x0 < MIN_STAGE or y1 - y0 < MIN_STAGE:
+        return f"must span at least {MIN_STAGE:g} of the frame each way (a presenter must fit), got {shown}"
+    return None
+
+
 def _device_id(v: Any) -> str | None:
     if _DEVICE_ID_RE.match(v):
         return None
@@ -179,6 +192,7 @@ _CHECKS: dict[str, _Check] = {
     "analysis.min_keypoint_score": _share,
     "analysis.face_every": _at_least(1),
     "analysis.min_face_landmark_px": _between(16, 4096),
+    "analysis.stage": _stage,
     "features.presence_min_keypoints": _between(1, 17),
     "features.min_scale_px": _at_least(0),
     "features.facing_yaw_max_deg": _between(0, 90),
@@ -317,6 +331,17 @@ class _Loader:
                 return True, value
             quote = f' (quote it: "{value}")' if isinstance(value, (int, float)) else ""
             return self.fail(key, f"expected a string, got {_type_name(value)} {value!r}{quote}")
+        if typing.get_origin(inner) is tuple:
+            kinds = typing.get_args(inner)
+            if not isinstance(value, list) or len(value) != len(kinds):
+                return self.fail(key, f"expected an array of {len(kinds)} numbers, got {_type_name(value)} {value!r}")
+            items = []
+            for k, (kind, item) in enumerate(zip(kinds, value, strict=True)):
+                ok, converted = self.value(f"{key}[{k}]", kind, item)
+                if not ok:
+                    return False, None
+                items.append(converted)
+            return True, tuple(items)
         if inner is Path:
             if not isinstance(value, str):
                 return self.fail(key, f"expected a path string, got {_type_name(value)} {value!r}")

@@ -70,6 +70,9 @@ class AnalysisConfig:
     crop_tracking: bool = True  # MoveNet crop-region tracking between frames
     face_every: int = 3  # run the face landmark stage (head pose, gaze) on every Nth analysed frame
     min_face_landmark_px: int = 48  # smallest face box side (frame pixels) the landmark model reads reliably
+    # the part of the picture where the presenter stands (x0, y0, x1, y1 as fractions of the frame):
+    # people outside it (an audience in the foreground) are never analysed
+    stage: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
 
 
 @dataclass(frozen=True)

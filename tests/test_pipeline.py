@@ -135,3 +135,31 @@ def test_memory_is_flat_per_frame(mdir: Path, webcam_frames: list[tuple[float, n
     finally:
         tracemalloc.stop()
     assert after_three - after_one < 64 * 1024, f"grew by {after_three - after_one} bytes over 60 frames"
+
+
+def test_the_stage_keeps_people_outside_it_out(images_dir: Path) -> None:
+    """Three people side by side (a real photo): the whole frame gives the one MoveNet picks, a stage
+    over the left third gives the person standing there, in the whole frame's pixels; a stage in
+    which nobody stands gives nobody."""
+    import dataclasses
+
+    from edge.config import Config
+
+    img = cv2.imread(str(images_dir / "tfjs_three_people.jpg"))
+    h, w = img.shape[:2]
+
+    def pose_in(stage: tuple[float, float, float, float]):
+        cfg = Config()
+        cfg = dataclasses.replace(cfg, analysis=dataclasses.replace(cfg.analysis, stage=stage))
+        analyzer = FrameAnalyzer(cfg)
+        for _ in range(3):  # the crop tracker settles on the person
+            result = analyzer.analyze(img, 0.0)
+        return result.pose
+
+    whole, left = pose_in((0.0, 0.0, 1.0, 1.0)), pose_in((0.0, 0.0, 1 / 3, 1.0))
+    assert whole is not None and left is not None
+    assert (left.frame_width, left.frame_height) == (w, h)  # reported in the whole frame's pixels
+    seen = left.scores >= 0.3
+    assert seen.sum() >= 8 and float(np.median(left.xy[seen, 0])) < w / 3
+    assert float(np.median(whole.xy[whole.scores >= 0.3, 0])) > 2 * w / 3  # somebody else
+    assert pose_in((0.0, 0.0, 1.0, 0.12)) is None  # a strip above everyone's head

@@ -77,6 +77,10 @@ class Pose:
     def visible(self, part: BodyPart, min_score: float) -> bool:
         return bool(self.scores[part] >= min_score)
 
+    def moved(self, dx: float, dy: float, frame_width: int, frame_height: int) -> Pose:
+        """The same pose in a larger frame whose (dx, dy) is this frame's top-left corner."""
+        return Pose(self.xy + np.array([dx, dy], dtype=self.xy.dtype), self.scores, frame_width, frame_height)
+
     def mirrored(self) -> Pose:
         """The same pose seen in a mirror: x flipped about the frame and left/right parts swapped."""
         idx = list(MIRROR_INDEX)

@@ -114,7 +114,14 @@ class FrameAnalyzer:
         self._with_person = 0
 
     def analyze(self, frame_bgr: np.ndarray, t: float) -> FrameResult:
-        """Analyse one BGR frame taken at time `t` (seconds; the feature speeds use differences)."""
+        """Analyse one BGR frame taken at time `t` (seconds; the feature speeds use differences).
+
+        Only `analysis.stage` of the frame is analysed (a view, no copy): its edges are the picture's
+        edges for every stage, and the pose comes back in the whole frame's pixels."""
+        full_h, full_w = frame_bgr.shape[:2]
+        x0, y0, x1, y1 = stage_bounds(self.cfg.analysis.stage, full_w, full_h)
+        if (x0, y0, x1, y1) != (0, 0, full_w, full_h):
+            frame_bgr = frame_bgr[y0:y1, x0:x1]
         h, w = frame_bgr.shape[:2]
         a = self.cfg.analysis
         pose = self._pose.estimate(frame_bgr, self._tracker.region(w, h))
@@ -131,6 +138,8 @@ class FrameAnalyzer:
         self._tracker.update(pose if present else None)  # lost: the next frame starts from the full frame
 
         probs = face.emotion_probs if face is not None and present else None
+        if present and (w, h) != (full_w, full_h):
+            pose = pose.moved(x0, y0, full_w, full_h)
         return FrameResult(
             t=t,
             pose=pose if present else None,
@@ -146,3 +155,10 @@ class FrameAnalyzer:
             },
             head=head if present else None,
         )
+
+
+def stage_bounds(stage: tuple[float, float, float, float], width: int, height: int) -> tuple[int, int, int, int]:
+    """`analysis.stage` (fractions) in whole pixels of a width x height frame, at least 2 px each way."""
+    x0, y0 = int(round(stage[0] * width)), int(round(stage[1] * height))
+    x1, y1 = int(round(stage[2] * width)), int(round(stage[3] * height))
+    return x0, y0, max(x1, min(width, x0 + 2)), max(y1, min(height, y0 + 2))
