@@ -35,6 +35,7 @@ EDGES = (0.0, 6.0, 8.0, 10.0, 12.0, 16.0, 24.0, math.inf)  # bin edges, px per s
 NO_SCALE = "no scale"  # both shoulders not seen: no body frame, so no size
 # Head spacing (the wider of the ear and eye spacings, px) for the keypoint head reading's own table.
 HEAD_EDGES = (0.0, 4.0, 8.0, 12.0, 20.0, math.inf)
+_HEAD_PAIRS = ((BodyPart.LEFT_EAR, BodyPart.RIGHT_EAR), (BodyPart.LEFT_EYE, BodyPart.RIGHT_EYE))
 
 
 def bin_of(scale_px: float | None, edges: Sequence[float] = EDGES) -> str:
@@ -64,8 +65,6 @@ def head_spacing(pose: Pose, min_score: float) -> float | None:
              if pose.scores[a] >= min_score and pose.scores[b] >= min_score]  # fmt: skip
     return max(spans) if spans else None
 
-
-_HEAD_PAIRS = ((BodyPart.LEFT_EAR, BodyPart.RIGHT_EAR), (BodyPart.LEFT_EYE, BodyPart.RIGHT_EYE))
 
 
 def ungated(cfg: Config) -> Config:
