@@ -126,8 +126,10 @@ def test_posture_and_not_judged_from_frames_with_context():
 
 
 def test_session_ids_are_unique_and_match_the_schema():
+    # 200 ids in the same second: 24 random bits make one pair collide once in ~840 runs (it happened in
+    # CI), two pairs once in ~1.4 million; two sessions of one device in one second collide 1 in 16.7 M.
     ids = {new_session_id("room-1", START) for _ in range(200)}
-    assert len(ids) == 200
+    assert len(ids) >= 199
     assert all(ID_RE.match(i) for i in ids)
     assert next(iter(ids)).startswith("room-1-20250301T093000Z-")
     long_id = new_session_id("x" * 64)
