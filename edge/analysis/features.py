@@ -247,13 +247,13 @@ class FeatureExtractor:
         pts = as_points(xy, seen_l)
         weak = as_points(xy, weakm.tolist())
         body = body_frame(pts)
+        hips_in_view, hands_in_view = seen_l[L_HIP] and seen_l[R_HIP], seen_l[L_WR] or seen_l[R_WR]
         if body is not None and body.scale < cfg.min_scale_px:
             # Too few pixels for the keypoints to mean anything (docs/metrics.md, "Presenter size"): in
             # view, but nothing is judged, and no speed spans the frame.
             self._speeds.reset()
             return FrameFeatures(present=True, scale_px=body.scale, large_enough=False,
-                                 hips_in_view=seen_l[L_HIP] and seen_l[R_HIP],
-                                 hands_in_view=seen_l[L_WR] or seen_l[R_WR])
+                                 hips_in_view=hips_in_view, hands_in_view=hands_in_view)
 
         # Posture first: several measures hold for one posture only.
         fold = thigh_fold(pts, body)
@@ -333,8 +333,8 @@ class FeatureExtractor:
             sway_frequency=sway_freq,
             swaying=swaying,
             seated=None if posture is None else posture == SEATED,
-            hips_in_view=seen_l[L_HIP] and seen_l[R_HIP],
-            hands_in_view=seen_l[L_WR] or seen_l[R_WR],
+            hips_in_view=hips_in_view,
+            hands_in_view=hands_in_view,
             torso_frontal=frontal,
             head_from_face=hv.from_face,
             large_enough=None if body is None else True,

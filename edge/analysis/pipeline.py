@@ -33,6 +33,7 @@ from edge.config import Config
 logger = logging.getLogger(__name__)
 
 STAGES = ("preprocess", "pose", "face", "features", "emotion")
+WHOLE_FRAME = (0.0, 0.0, 1.0, 1.0)  # `analysis.stage` when the whole picture is the stage
 
 
 @dataclass
@@ -77,6 +78,7 @@ class FrameAnalyzer:
         self._tracker = CropTracker(enabled=a.crop_tracking)
         self._features = FeatureExtractor(cfg.features, a)
         self._with_person = 0  # analysed frames with a presenter since the last reset
+        self._stage = None if a.stage == WHOLE_FRAME else a.stage  # None: no view to cut, no pose to move
 
     @property
     def models_info(self) -> dict[str, dict[str, str]]:
@@ -119,8 +121,9 @@ class FrameAnalyzer:
         Only `analysis.stage` of the frame is analysed (a view, no copy): its edges are the picture's
         edges for every stage, and the pose comes back in the whole frame's pixels."""
         full_h, full_w = frame_bgr.shape[:2]
-        x0, y0, x1, y1 = stage_bounds(self.cfg.analysis.stage, full_w, full_h)
-        if (x0, y0, x1, y1) != (0, 0, full_w, full_h):
+        x0 = y0 = 0
+        if self._stage is not None:
+            x0, y0, x1, y1 = stage_bounds(self._stage, full_w, full_h)
             frame_bgr = frame_bgr[y0:y1, x0:x1]
         h, w = frame_bgr.shape[:2]
         a = self.cfg.analysis
@@ -138,7 +141,7 @@ class FrameAnalyzer:
         self._tracker.update(pose if present else None)  # lost: the next frame starts from the full frame
 
         probs = face.emotion_probs if face is not None and present else None
-        if present and (w, h) != (full_w, full_h):
+        if present and self._stage is not None:
             pose = pose.moved(x0, y0, full_w, full_h)
         return FrameResult(
             t=t,

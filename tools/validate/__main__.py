@@ -84,13 +84,12 @@ def _scale(args: argparse.Namespace) -> int:
     from tools.validate.scale import by_scale, markdown
 
     try:
-        for d in args.downscale:
-            Variant(d, args.jpeg)
+        variants = [Variant(d, args.jpeg) for d in args.downscale]
     except ValueError as exc:  # names the flag
         print(f"scale: {exc}", file=sys.stderr)
         return 2
-    bins, heads = by_scale(select(load_clips(), args.clip), _config(args.config), args.downscale, args.jpeg)
-    text = markdown(bins, args.downscale, args.min_accuracy, args.min_judged, args.jpeg, heads)
+    bins, heads = by_scale(select(load_clips(), args.clip), _config(args.config), variants)
+    text = markdown(bins, variants, args.min_accuracy, args.min_judged, heads)
     if args.markdown:
         Path(args.markdown).write_text(text, encoding="utf-8")
     sys.stdout.write(text)

@@ -75,7 +75,7 @@ class Variant:
 
     @property
     def altered(self) -> bool:
-        return self != Variant()
+        return self != AS_RECORDED
 
     def describe(self) -> str:
         parts = ([f"shrunk {self.downscale:g}x"] if self.downscale > 1.0 else []) + (

@@ -72,12 +72,11 @@ def ungated(cfg: Config) -> Config:
     return dataclasses.replace(cfg, features=dataclasses.replace(cfg.features, min_scale_px=0.0))
 
 
-def by_scale(clips: Sequence[Clip], cfg: Config, factors: Sequence[float],
-             jpeg: int = 0) -> tuple[dict[str, ScaleBin], dict[str, MetricCounts]]:  # fmt: skip
-    """Per scale bin, the labels against the analysis over every clip at every factor (each frame
-    JPEG-coded at quality `jpeg` after shrinking, when it is not 0); and, per bin of head spacing,
-    facing where the head was read from the keypoints (the face too small for the landmarks)."""
-    variants = [Variant(downscale=d, jpeg=jpeg) for d in factors]  # a bad factor is refused before any work
+def by_scale(clips: Sequence[Clip], cfg: Config,
+             variants: Sequence[Variant]) -> tuple[dict[str, ScaleBin], dict[str, MetricCounts]]:  # fmt: skip
+    """Per scale bin, the labels against the analysis over every clip in every variant (shrunk by
+    each factor, JPEG-coded or not); and, per bin of head spacing, facing where the head was read from
+    the keypoints (the face too small for the landmarks)."""
     cfg = ungated(cfg)
     models = load_models(cfg)
     bins: dict[str, ScaleBin] = {}
@@ -142,12 +141,13 @@ def wilson_upper(k: int, n: int, z: float = 1.64) -> float:
     return (centre + spread) / d
 
 
-def markdown(bins: dict[str, ScaleBin], factors: Sequence[float], min_accuracy: float, min_judged: int,
-             jpeg: int = 0, heads: dict[str, MetricCounts] | None = None) -> str:  # fmt: skip
+def markdown(bins: dict[str, ScaleBin], variants: Sequence[Variant], min_accuracy: float, min_judged: int,
+             heads: dict[str, MetricCounts] | None = None) -> str:  # fmt: skip
     names = [n for n in [*bin_names(), NO_SCALE] if n in bins]
     head = "| metric | " + " | ".join(f"{n} px" if n != NO_SCALE else n for n in names) + " |"
-    coded = f", JPEG quality {jpeg}" if jpeg else ""
-    lines = [f"Downscale factors {', '.join(f'{d:g}' for d in factors)}{coded}; accuracy (right / judged) per bin "
+    coded = "".join(sorted({f", JPEG quality {v.jpeg}" for v in variants if v.jpeg}))
+    factors = ", ".join(f"{v.downscale:g}" for v in variants)
+    lines = [f"Downscale factors {factors}{coded}; accuracy (right / judged) per bin "
              "of the presenter's size in the analysed frame (px per shoulder width), gate off.", "", head,
              "| --- |" + " ---: |" * len(names),
              "| labelled frames (other person) | " + " | ".join(
