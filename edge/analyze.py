@@ -30,6 +30,7 @@ from typing import Any, TextIO
 import cv2
 import numpy as np
 
+from edge.analysis.imaging import turn
 from edge.analysis.pipeline import FrameAnalyzer
 from edge.config import Config
 from edge.decoding import DECODE_DEPTH, DECODE_THREADS, BufferPool, DecodeThread
@@ -101,8 +102,11 @@ class FrameSampler:
     frame is valid until the next is asked for; with one, until its buffer is given back.
     """
 
-    def __init__(self, cap: Any, info: VideoInfo, fps: float, pool: BufferPool | None = None) -> None:
+    def __init__(self, cap: Any, info: VideoInfo, fps: float, pool: BufferPool | None = None,
+                 rotation: int = 0) -> None:
         self.cap = cap
+        self.rotation = rotation  # turned upright after decoding (edge.analysis.imaging.turn)
+        self._decoded: np.ndarray | None = None  # the decoder's own buffer when frames are turned
         self.info = info
         self.period = 1.0 / fps
         self.pool = pool
@@ -132,10 +136,13 @@ class FrameSampler:
             frame = None
             if picked:
                 buf = self.pool.take() if self.pool is not None else self._frame
-                ok, frame = self.cap.retrieve(buf)
+                ok, frame = self.cap.retrieve(buf if not self.rotation else self._decoded)
                 if not ok or frame is None:
                     self.decode_s += time.perf_counter() - t0
                     raise VideoError(f"cannot decode frame {index} of {self.info.path}")
+                if self.rotation:
+                    self._decoded = frame
+                    frame = turn(frame, self.rotation, out=buf)
                 if self.pool is None:
                     self._frame = frame
             self.decode_s += time.perf_counter() - t0
@@ -219,10 +226,13 @@ def analyze_video(
     analyzer: FrameAnalyzer | None = None,
     progress: bool | None = None,
     on_frame: Callable[[int, float], None] | None = None,
+    rotation: int = 0,
 ) -> AnalysisResult:
     """Analyse a whole recording as one session; returns its validated summary.
 
-    `progress` None shows a bar when stderr is a terminal. Raises VideoError (missing, unreadable,
+    `progress` None shows a bar when stderr is a terminal. `rotation`: degrees clockwise that turn the
+    recording's picture upright (0, 90, 180, 270), for a camera that was mounted turned and wrote no
+    rotation into the file (FFmpeg already applies the one a phone writes). Raises VideoError (missing, unreadable,
     empty video), NoPersonError (nobody in view), ModelError (from loading the models).
     The summary's clock: it starts when the analysis started and lasts as long as the recording (a
     file carries no trustworthy wall-clock time of its own); the label is the file's name.
@@ -239,7 +249,7 @@ def analyze_video(
             analyzer.reset()
         stats = SessionStats(0.0, bin_s=cfg.session.bin_s, max_bins=cfg.session.max_bins)
         pool = BufferPool(DECODE_DEPTH + 1)  # one analysed, DECODE_DEPTH decoding or queued
-        sampler = FrameSampler(cap, info, cfg.analysis.fps, pool=pool)
+        sampler = FrameSampler(cap, info, cfg.analysis.fps, pool=pool, rotation=rotation)
         frames = DecodeThread(sampler.__iter__, DECODE_DEPTH, release=lambda item: pool.give(item[2]))
         show = sys.stderr.isatty() if progress is None else progress
         bar = ProgressBar(info.frames) if show else None

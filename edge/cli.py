@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edge import __version__
+from edge.config import QUARTER_TURNS
 
 if TYPE_CHECKING:
     from edge.config import Config, ConfigError
@@ -97,7 +98,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
     cfg = _load(args.config)
     out = args.json if args.json is not None else Path(f"{Path(args.video).stem}.summary.json")
-    result = analyze_video(Path(args.video), cfg, progress=None if not args.quiet else False)
+    result = analyze_video(Path(args.video), cfg, progress=None if not args.quiet else False,
+                           rotation=args.rotate)
     text = json.dumps(result.summary, indent=2, ensure_ascii=False) + "\n"
     if str(out) == "-":
         sys.stdout.write(text)
@@ -179,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--json", type=Path, metavar="OUT",
                    help="where to write the summary (default: ./<video name>.summary.json; - for stdout)")
     a.add_argument("--quiet", action="store_true", help="no progress bar and no report")
+    a.add_argument("--rotate", type=int, choices=QUARTER_TURNS, default=0, metavar="DEG",
+                   help="turn the picture clockwise by 90, 180 or 270 degrees first: a camera mounted turned "
+                        "(a phone's own rotation is applied already)")
     a.set_defaults(func=cmd_analyze)
 
     b = sub.add_parser("bench", help="per-stage timings, analysed fps against the bare model, CPU and memory")

@@ -144,6 +144,13 @@ def _stage(v: Any) -> str | None:
     return None
 
 
+QUARTER_TURNS = (0, 90, 180, 270)  # camera.rotation (edge.analysis.imaging.turn)
+
+
+def _quarter_turn(v: Any) -> str | None:
+    return None if v in QUARTER_TURNS else f"must be one of 0, 90, 180, 270 (degrees clockwise), got {_show(v)}"
+
+
 def _device_id(v: Any) -> str | None:
     if _DEVICE_ID_RE.match(v):
         return None
@@ -236,6 +243,7 @@ _CHECKS: dict[str, _Check] = {
     "camera.height": _between(16, 8192),
     "camera.fps": _above(0, 240),
     "camera.read_timeout_s": _above(0),
+    "camera.rotation": _quarter_turn,
     "storage.spool_max_files": _at_least(1),
 }
 for _name in (

@@ -171,6 +171,7 @@ class CameraConfig:
     height: int = 480
     fps: float = 30.0
     read_timeout_s: float = 2.0  # a read slower than this counts as a stall
+    rotation: int = 0  # degrees clockwise that turn the picture upright: 180 for a camera mounted upside down
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import pytest
 from broker_fixtures import wait_until
 
 from edge.config import CameraConfig
+from edge.device.camera_backends import TurnedSource
 from edge.device.capture import (
     BACKENDS,
     LORES_CROP_FRACTION,
@@ -211,6 +212,30 @@ def test_stalled_camera_is_detected_and_reopened():
     finally:
         reader.stop()
         gate.set()
+
+
+def test_a_turned_camera_hands_over_upright_frames(video):
+    """`camera.rotation` wraps whichever backend: a camera mounted on its side (90) or upside down
+    (180) gives the analysis the picture turned back, pixel for pixel what OpenCV's rotate makes."""
+    import cv2
+
+    plain = FileSource(video)
+    plain.open()
+    try:
+        first = plain.read(1.0)
+    finally:
+        plain.close()
+    assert first is not None
+    for degrees, code in ((90, cv2.ROTATE_90_CLOCKWISE), (180, cv2.ROTATE_180), (270, cv2.ROTATE_90_COUNTERCLOCKWISE)):
+        src = make_source(CameraConfig(backend="file", path=video, rotation=degrees))
+        assert isinstance(src, TurnedSource) and src.name.endswith(f"turned {degrees}")
+        src.open()
+        try:
+            image = src.read(1.0)
+        finally:
+            src.close()
+        assert image is not None and np.array_equal(image, cv2.rotate(first, code)), degrees
+    assert isinstance(make_source(CameraConfig(backend="file", path=video)), FileSource)  # 0: no wrapper
 
 
 def test_registry_and_clear_errors(tmp_path):

@@ -160,6 +160,8 @@ ca_file = "/etc/ssl/ca.pem"
         ("[camera]\ndevice = 0", 'camera.device: expected a string, got integer 0 (quote it: "0")'),
         ("[camera]\npath = 3", "camera.path: expected a path string, got integer 3"),
         ('[camera]\npath = ""', "camera.path: must not be empty"),
+        ("[camera]\nrotation = 45", "camera.rotation: must be one of 0, 90, 180, 270 (degrees clockwise), got 45"),
+        ('[camera]\nrotation = "180"', "camera.rotation: expected an integer, got string '180'"),
         ("[storage]\nspool_max_files = 0", "storage.spool_max_files: must be >= 1, got 0"),
         ("[features]\nsway_window_s = 100", "features.sway_window_s: must be between 2 and 30, got 100"),
         ("[features]\nfacing_yaw_max_deg = 60", "features.facing_yaw_max_deg: must be <= features.turned"),

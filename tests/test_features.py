@@ -192,6 +192,53 @@ def test_a_presenter_too_small_to_measure_is_in_view_but_nothing_is_judged():
     assert feats(no_shoulders).large_enough is None  # no body frame, no size to judge by
 
 
+def turned(pose: Pose, degrees: float) -> Pose:
+    """The pose turned clockwise about the frame's centre, as a camera mounted turned shows it."""
+    a = math.radians(degrees)
+    rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]], dtype=np.float32)
+    centre = np.array([W / 2, H / 2], dtype=np.float32)
+    return Pose((pose.xy - centre) @ rot.T + centre, pose.scores, W, H)
+
+
+def test_a_presenter_upside_down_or_on_their_side_is_in_view_but_nothing_is_judged():
+    """Every feature reads image-up as the presenter's up; a camera mounted turned breaks that
+    silently (upside down, the frontal presenter read as turned away from the audience). Past
+    MAX_TILT_DEG the frame is presence only, like a presenter too small to measure."""
+    upright = POSES["frontal"]
+    assert feats(upright).upright is True
+    context = {m.name for m in F.CONTEXT_METRICS}
+    for degrees in (90.0, 180.0, 270.0, 75.0):
+        f = feats(turned(upright, degrees))
+        assert f.present and f.upright is False and f.large_enough is True, degrees
+        assert {k: v for k, v in f.metric_values().items() if k not in context and v is not None} == {}
+        assert f.hips_in_view is True  # what the camera saw still says why
+    leaning = feats(turned(upright, 40.0))  # a bend, a lean on the desk: still judged
+    assert leaning.upright is True and leaning.facing_audience is not None
+    head_only = make_pose(hidden=(B.LEFT_HIP, B.RIGHT_HIP))  # a desk hides the hips: the head gives the axis
+    assert feats(head_only).upright is True
+    assert feats(turned(head_only, 180.0)).upright is False
+    no_axis = make_pose(hidden=(B.LEFT_HIP, B.RIGHT_HIP, B.NOSE, B.LEFT_EYE, B.RIGHT_EYE, B.LEFT_EAR, B.RIGHT_EAR))
+    assert feats(no_axis).upright is None  # nothing to tell up by: judged as before
+
+
+def test_body_tilt_reads_the_torso_then_the_head():
+    from edge.analysis.body import body_frame, body_tilt
+
+    def tilt(pts):
+        return body_tilt(pts, body_frame(pts))
+
+    pts = [None] * 17
+    pts[B.LEFT_SHOULDER], pts[B.RIGHT_SHOULDER] = (120.0, 100.0), (80.0, 100.0)
+    pts[B.LEFT_HIP], pts[B.RIGHT_HIP] = (140.0, 200.0), (100.0, 200.0)  # hips 20 px right, 100 px down
+    assert tilt(pts) == pytest.approx(math.degrees(math.atan2(20.0, 100.0)))
+    pts[B.NOSE] = (100.0, 300.0)  # the hips decide while they are seen
+    assert tilt(pts) == pytest.approx(11.31, abs=0.01)
+    pts[B.LEFT_HIP] = None
+    assert tilt(pts) == pytest.approx(180.0)  # head below the shoulders
+    pts[B.NOSE] = (200.0, 100.0)
+    assert tilt(pts) == pytest.approx(90.0)
+
+
 def test_a_small_presenter_breaks_the_speeds():
     """A frame too small to measure is a gap for the wrist speeds, as an empty frame is."""
     big = POSES["frontal"]

@@ -199,3 +199,17 @@ def test_not_judged_names_a_presenter_too_small_to_measure():
     big = {**_context(present, hips=0.08, known=0.08), "large_enough": {"kind": "share", "share": 1.0, "n": present},
            **metrics({"hands_in_pockets": 0.0}, n=20)}
     assert judge("hands_in_pockets", big, present, CFG).reason == "hips out of view in 92% of frames"
+
+
+def test_not_judged_names_a_presenter_not_upright_in_the_picture():
+    """A camera mounted upside down: the frames are in view, measured as presence only; the reason
+    points at the camera, and the head-not-seen share does not claim those frames too."""
+    present = 400
+    turned = {**_context(present), "large_enough": {"kind": "share", "share": 1.0, "n": present},
+              "upright": {"kind": "share", "share": 0.05, "n": present},
+              **metrics({"facing_audience": 0.2, "arms_crossed": 0.0, "looking_down": 0.9}, n=20)}
+    turned["head_from_face"] = {"kind": "share", "share": 0.5, "n": 20}
+    for name in ("facing_audience", "arms_crossed", "looking_down"):
+        reason = judge(name, turned, present, CFG).reason
+        assert reason == "presenter not upright in the picture (a turned camera?) in 95% of frames", name
+    assert evaluate(turned, None, CFG, present=present) == []

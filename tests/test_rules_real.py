@@ -148,3 +148,40 @@ def test_a_presenter_too_small_in_the_picture_is_not_judged(videos_dir: Path, tm
     reasons = {item["metric"]: item["reason"] for item in s["not_judged"]}
     assert reasons["facing_audience"].startswith("presenter too small in the picture to measure")
     assert seated.summary["metrics"]["large_enough"]["share"] == 1.0  # full size: every frame measured
+
+
+def test_a_camera_mounted_upside_down_is_not_judged_and_rotation_undoes_it(videos_dir: Path, tmp_path: Path,
+                                                                          cfg: Config) -> None:  # fmt: skip
+    """The squats clip as a camera mounted upside down records it (turned 180 degrees, coded
+    losslessly). Without the upright gate this read "Your back was to the audience 10% of the time"
+    (a warning; she faces the camera throughout) and, turned 90 degrees, "You looked down 94% of the
+    time" (critical). Now nothing is judged and the reasons name the picture; `rotation=180` turns it
+    back, and the summary equals the upright recording's, metric for metric."""
+    cap = cv2.VideoCapture(str(videos_dir / "tfjs_pose_squats.mp4"))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    h, w = frames[0].shape[:2]
+    paths = {"upright": tmp_path / "upright.avi", "upside_down": tmp_path / "upside_down.avi"}
+    for name, path in paths.items():
+        out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"FFV1"), fps, (w, h))
+        for frame in frames:
+            out.write(frame if name == "upright" else cv2.rotate(frame, cv2.ROTATE_180))
+        out.release()
+
+    turned = analyze_video(paths["upside_down"], cfg, progress=False).summary
+    assert turned["frames"]["with_person"] >= 50
+    assert turned["metrics"]["upright"]["share"] < 0.1
+    assert [f for f in turned["feedback"] if f["severity"] in ("warning", "critical")] == []
+    reasons = {item["metric"]: item["reason"] for item in turned["not_judged"]}
+    assert reasons["back_to_audience"].startswith("presenter not upright in the picture")
+
+    upright = analyze_video(paths["upright"], cfg, progress=False).summary
+    undone = analyze_video(paths["upside_down"], cfg, progress=False, rotation=180).summary
+    assert upright["metrics"]["upright"]["share"] > 0.9
+    assert undone["metrics"] == upright["metrics"] and undone["feedback"] == upright["feedback"]

@@ -38,6 +38,10 @@ WEAK_SCORE = 0.1  # a keypoint this sure is used to locate a partner point, neve
 EDGE_MARGIN = 0.03  # a keypoint this close to the frame border (fraction of its size) counts as unseen
 TORSO_SCALE_FLOOR = 0.5  # scale >= this x shoulder-to-hip length (profile views)
 REVERSED_SHOULDERS = 0.3  # left shoulder this far (x shoulder distance) on the image left: back view
+# A body axis further than this from the image's up is not a presenter the right way up in the picture
+# (a camera mounted upside down or on its side): upright presenters on the labelled footage stay within
+# 37 degrees, a turned camera puts the torso 62-180 degrees off (docs/metrics.md, "Upright in the picture").
+MAX_TILT_DEG = 60.0
 
 NOSE, L_EYE, R_EYE = BodyPart.NOSE, BodyPart.LEFT_EYE, BodyPart.RIGHT_EYE
 L_EAR, R_EAR = BodyPart.LEFT_EAR, BodyPart.RIGHT_EAR
@@ -159,3 +163,24 @@ def is_present(pose: Pose | None, min_score: float, min_keypoints: int = 5) -> b
     if pose is None:
         return False
     return int(np.count_nonzero(seen_masks(pose, min_score)[0])) >= min_keypoints
+
+
+def body_tilt(pts: Points, body: Body) -> float | None:
+    """Degrees (0-180) between the image's up and the body's up: the hips-to-shoulders line, or
+    without both hips the shoulders-to-head line (the mean of the seen nose, eyes and ears). None when
+    neither can be drawn. Every feature assumes image-up is the presenter's up (looking down is the
+    face pointing to the image's bottom, hands in pockets are below the hips); a turned camera breaks
+    that silently, and this is how a frame says so.
+    """
+    if body.hip_mid is not None:
+        dx, dy = body.sh_mid[0] - body.hip_mid[0], body.sh_mid[1] - body.hip_mid[1]
+    else:
+        head = [p for p in pts[NOSE : R_EAR + 1] if p is not None]
+        if not head:
+            return None
+        dx = sum(p[0] for p in head) / len(head) - body.sh_mid[0]
+        dy = sum(p[1] for p in head) / len(head) - body.sh_mid[1]
+    if math.hypot(dx, dy) < 1e-6:
+        return None
+    return math.degrees(math.atan2(abs(dx), -dy))
+

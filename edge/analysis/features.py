@@ -22,7 +22,19 @@ from typing import Literal
 import numpy as np
 
 from edge.analysis import hands as H
-from edge.analysis.body import L_HIP, L_SH, L_WR, R_HIP, R_SH, R_WR, as_points, body_frame, seen_masks
+from edge.analysis.body import (
+    L_HIP,
+    L_SH,
+    L_WR,
+    MAX_TILT_DEG,
+    R_HIP,
+    R_SH,
+    R_WR,
+    as_points,
+    body_frame,
+    body_tilt,
+    seen_masks,
+)
 from edge.analysis.body import is_present as is_present  # re-exported: the pipeline asks here who is in view
 from edge.analysis.head import fresh_reading, read_head
 from edge.analysis.headpose import HeadReading
@@ -84,18 +96,21 @@ def _share(name: str, label: str, needs: tuple[str, ...] = (), postures: tuple[s
     return MetricSpec(name, "share", "share", label, postures=postures, needs=needs)
 
 
+# Every behaviour is judged only on a frame where the presenter is large enough and upright in the
+# picture: the two gates before anything else (FeatureExtractor.update).
+GATES = ("size", "upright")
 SHARE_METRICS: tuple[MetricSpec, ...] = (
-    _share("facing_audience", "facing the audience", ("size", "head")),
-    _share("turned_to_screen", "turned to the screen", ("size", "head")),
-    _share("back_to_audience", "back to the audience", ("size",)),
-    _share("looking_down", "looking down", ("size", "face")),
-    _share("slouching", "slouching", ("size", "hips", "posture", "frontal")),
-    _share("gesturing", "gesturing", ("size", "hands")),
-    _share("hands_in_gesture_zone", "hands in the gesture zone", ("size", "hands")),
-    _share("hands_in_pockets", "hands in pockets", ("size", "hips", "posture", "standing", "hands"), STANDING_ONLY),
-    _share("hands_behind_back", "hands behind the back", ("size", "hips", "posture", "standing"), STANDING_ONLY),
-    _share("arms_crossed", "arms crossed", ("size",)),
-    _share("swaying", "swaying", ("size", "hips", "posture", "standing"), STANDING_ONLY),
+    _share("facing_audience", "facing the audience", (*GATES, "head")),
+    _share("turned_to_screen", "turned to the screen", (*GATES, "head")),
+    _share("back_to_audience", "back to the audience", GATES),
+    _share("looking_down", "looking down", (*GATES, "face")),
+    _share("slouching", "slouching", (*GATES, "hips", "posture", "frontal")),
+    _share("gesturing", "gesturing", (*GATES, "hands")),
+    _share("hands_in_gesture_zone", "hands in the gesture zone", (*GATES, "hands")),
+    _share("hands_in_pockets", "hands in pockets", (*GATES, "hips", "posture", "standing", "hands"), STANDING_ONLY),
+    _share("hands_behind_back", "hands behind the back", (*GATES, "hips", "posture", "standing"), STANDING_ONLY),
+    _share("arms_crossed", "arms crossed", GATES),
+    _share("swaying", "swaying", (*GATES, "hips", "posture", "standing"), STANDING_ONLY),
 )
 CONTEXT_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("seated", "share", "share", "seated (of known posture)", context=True),
@@ -104,6 +119,7 @@ CONTEXT_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("torso_frontal", "share", "share", "torso facing the camera", context=True),
     MetricSpec("head_from_face", "share", "share", "head read from the face", context=True),
     MetricSpec("large_enough", "share", "share", "large enough to measure", context=True),
+    MetricSpec("upright", "share", "share", "upright in the picture", context=True),
 )
 CONTINUOUS_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("head_yaw", "continuous", "deg", "head yaw (+ = own left)", -90.0, 90.0, needs=("head",)),
@@ -138,6 +154,7 @@ class FrameFeatures:
     present: bool = False
     face_visible: bool | None = None
     scale_px: float | None = None  # one shoulder width in frame pixels
+    tilt_deg: float | None = None  # the body's up against the picture's up (body_tilt; None: not read)
     posture: str | None = None  # "standing", "seated" or None (unknown)
     head_direction: str | None = None  # "frontal", "image_left", "image_right", "down", "back" or None
     head_yaw: float | None = None  # deg, from the face when head_from_face, else the keypoint proxy
@@ -167,6 +184,7 @@ class FrameFeatures:
     torso_frontal: bool | None = None
     head_from_face: bool | None = None
     large_enough: bool | None = None  # scale_px >= features.min_scale_px (None without both shoulders)
+    upright: bool | None = None  # body axis within MAX_TILT_DEG of image-up (None: too small, or no axis)
 
     def metric_values(self) -> dict[str, bool | float | None]:
         """The values of every metric in `METRICS`, keyed by metric name."""
@@ -254,6 +272,14 @@ class FeatureExtractor:
             self._speeds.reset()
             return FrameFeatures(present=True, scale_px=body.scale, large_enough=False,
                                  hips_in_view=hips_in_view, hands_in_view=hands_in_view)
+        tilt = None if body is None else body_tilt(pts, body)
+        if tilt is not None and tilt > MAX_TILT_DEG:
+            # Upside down or on its side in the picture (a turned camera): every feature reads image-up
+            # as the presenter's up, so nothing is judged (docs/metrics.md, "Upright in the picture").
+            self._speeds.reset()
+            return FrameFeatures(present=True, scale_px=body.scale if body else None, tilt_deg=tilt,
+                                 large_enough=True, upright=False, hips_in_view=hips_in_view,
+                                 hands_in_view=hands_in_view)
 
         # Posture first: several measures hold for one posture only.
         fold = thigh_fold(pts, body)
@@ -309,6 +335,7 @@ class FeatureExtractor:
             present=True,
             face_visible=pts[0] is not None and pts[1] is not None and pts[2] is not None,
             scale_px=scale,
+            tilt_deg=tilt,
             posture=posture,
             head_direction=hv.direction,
             head_yaw=hv.yaw,
@@ -338,4 +365,5 @@ class FeatureExtractor:
             torso_frontal=frontal,
             head_from_face=hv.from_face,
             large_enough=None if body is None else True,
+            upright=None if tilt is None else True,
         )

@@ -128,3 +128,25 @@ def letterbox(frame_bgr: np.ndarray, size: int) -> np.ndarray:
     """The whole frame, aspect-preserved and centred on a black square, as size x size RGB uint8."""
     h, w = frame_bgr.shape[:2]
     return crop_and_resize(frame_bgr, CropRegion.full_frame(w, h), size)
+
+
+# Degrees clockwise -> OpenCV's rotate code (config.QUARTER_TURNS lists the allowed values).
+_TURNS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+
+
+def turn(image: np.ndarray, degrees: int, out: np.ndarray | None = None) -> np.ndarray:
+    """`image` turned clockwise by a quarter-turn multiple, so that a camera mounted upside down or on
+    its side hands the analysis an upright picture (every feature reads image-up as the presenter's
+    up). Into `out` when it has the turned shape (a stream then allocates nothing); 0 returns `image`.
+    """
+    if degrees == 0:
+        return image
+    code = _TURNS.get(degrees)
+    if code is None:
+        raise ValueError(f"rotation must be one of 0, 90, 180, 270 degrees, got {degrees}")
+    h, w = image.shape[:2]
+    shape = (h, w) if degrees == 180 else (w, h)
+    if out is not None and out.shape[:2] == shape and out.shape[2:] == image.shape[2:] and out.dtype == image.dtype:
+        return cv2.rotate(image, code, dst=out)
+    return cv2.rotate(image, code)
+

@@ -329,6 +329,30 @@ class Picamera2Source:
                 cam.close()
 
 
+class TurnedSource:
+    """Any source's frames turned upright (`camera.rotation`): a camera mounted upside down, which a
+    ribbon cable often forces, or on its side. It runs on the reader's thread, beside the analysis,
+    and makes a new array per frame as the backends do: the analysis may still hold the last frame
+    while the next is turned.
+    """
+
+    def __init__(self, source: FrameSource, degrees: int) -> None:
+        self.source, self.degrees = source, degrees
+        self.name = f"{source.name} turned {degrees}"
+
+    def open(self) -> None:
+        self.source.open()
+
+    def read(self, timeout: float) -> np.ndarray | None:
+        from edge.analysis.imaging import turn  # OpenCV on first use, as the backends import it
+
+        image = self.source.read(timeout)
+        return None if image is None else turn(image, self.degrees)
+
+    def close(self) -> None:
+        self.source.close()
+
+
 BACKENDS: dict[str, Callable[[CameraConfig], FrameSource]] = {
     "picamera2": Picamera2Source.from_config,
     "v4l2": V4L2Source.from_config,
@@ -345,5 +369,7 @@ def make_source(cfg: CameraConfig, model_input: int | None = None) -> FrameSourc
     except KeyError:
         raise ValueError(f"camera.backend {cfg.backend!r} is not one of {', '.join(BACKENDS)}") from None
     if model_input is not None and cfg.backend == "picamera2":  # the one backend that scales in hardware
-        return Picamera2Source.from_config(cfg, model_input)
-    return factory(cfg)
+        source: FrameSource = Picamera2Source.from_config(cfg, model_input)
+    else:
+        source = factory(cfg)
+    return TurnedSource(source, cfg.rotation) if cfg.rotation else source

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from edge.analysis.features import METRIC_BY_NAME, SHARE_METRICS
+from edge.analysis.features import GATES, METRIC_BY_NAME, SHARE_METRICS
 from edge.config import FeedbackConfig
 
 logger = logging.getLogger(__name__)
@@ -198,10 +198,12 @@ def _missing_share(metrics: Mapping[str, Any], need: str, present: int) -> float
         return (1.0 - sn[0]) * sn[1] / present
     if need == "size" and (sn := _share_n(metrics, "large_enough")):
         return (1.0 - sn[0]) * sn[1] / present
+    if need == "upright" and (sn := _share_n(metrics, "upright")):
+        return (1.0 - sn[0]) * sn[1] / present
     if need == "head" and (sn := _share_n(metrics, "head_from_face")):
-        # a frame too small to measure reads no head either: that one is the size's (need "size")
-        small = _missing_share(metrics, "size", present) or 0.0
-        return max(0.0, 1.0 - sn[1] / present - small)
+        # a frame too small or not upright reads no head either: that one is the gate's (GATES)
+        gated = sum(_missing_share(metrics, gate, present) or 0.0 for gate in GATES)
+        return max(0.0, 1.0 - sn[1] / present - gated)
     if need == "face" and (sn := _share_n(metrics, "head_from_face")):
         return 1.0 - sn[0] * sn[1] / present
     return None
@@ -209,6 +211,7 @@ def _missing_share(metrics: Mapping[str, Any], need: str, present: int) -> float
 
 NEEDS: dict[str, str] = {
     "size": "presenter too small in the picture to measure in {p} of frames",
+    "upright": "presenter not upright in the picture (a turned camera?) in {p} of frames",
     "hips": "hips out of view in {p} of frames",
     "posture": "posture unknown (hips or knees not seen) in {p} of frames",
     "standing": "a standing measure, and the presenter was seated in {p} of frames",

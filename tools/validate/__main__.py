@@ -4,6 +4,7 @@
     python -m tools.validate sheets --clip ID [--clip ID ...] --out DIR
     python -m tools.validate check          # load and check the label files only (no models)
     python -m tools.validate scale --downscale 1 2 4 8 [--markdown OUT]   # accuracy by presenter size
+    python -m tools.validate tilt --turn 0 90 180 270 [--markdown OUT]      # how upright the presenter stands
 
 Exit codes: 0 done (and, with --strict, every bound met), 1 a bound missed or a finding contradicted
 (--strict), 2 bad labels, missing clip or models.
@@ -42,7 +43,7 @@ def _run(args: argparse.Namespace) -> int:
     from tools.validate.run import Variant
 
     try:
-        variant = Variant(args.downscale, args.jpeg, args.mirror)
+        variant = Variant(args.downscale, args.jpeg, args.mirror, args.turn)
     except ValueError as exc:  # names the flag
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -96,6 +97,23 @@ def _scale(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tilt(args: argparse.Namespace) -> int:
+    from tools.validate.run import Variant
+    from tools.validate.tilt import markdown, tilts
+
+    try:
+        variants = {t: Variant(turn=t) for t in args.turn}
+    except ValueError as exc:  # names the flag
+        print(f"tilt: {exc}", file=sys.stderr)
+        return 2
+    clips, cfg = select(load_clips(), args.clip), _config(args.config)
+    text = markdown({t: tilts(clips, cfg, v) for t, v in variants.items()})
+    if args.markdown:
+        Path(args.markdown).write_text(text, encoding="utf-8")
+    sys.stdout.write(text)
+    return 0
+
+
 def _check(args: argparse.Namespace) -> int:
     clips = load_clips()
     for c in clips:
@@ -111,13 +129,17 @@ def _check(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = argv[0] if argv and argv[0] in ("sheets", "check", "scale") else "run"
+    command = argv[0] if argv and argv[0] in ("sheets", "check", "scale", "tilt") else "run"
     if command != "run":
         argv = argv[1:]
     p = argparse.ArgumentParser(prog=f"python -m tools.validate{'' if command == 'run' else ' ' + command}",
                                 description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    if command in ("run", "sheets", "scale"):
+    if command in ("run", "sheets", "scale", "tilt"):
         _common(p)
+    if command == "tilt":
+        p.add_argument("--turn", type=int, nargs="+", default=[0, 90, 180, 270],
+                       help="turn every frame clockwise by these degrees (0, 90, 180, 270)")
+        p.add_argument("--markdown", help="write the table here too")
     if command == "scale":
         p.add_argument("--downscale", type=float, nargs="+", default=[1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 10.0, 12.0, 16.0],
                        help="factors to shrink every frame by (>= 1)")
@@ -136,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
                        "default: not)")
         p.add_argument("--mirror", action="store_true", help="mirror every frame left to right (and the labels "
                        "that say left or right)")
+        p.add_argument("--turn", type=int, default=0, help="turn every frame clockwise by 90, 180 or 270 degrees: "
+                       "a camera mounted turned, no camera.rotation set")
         p.add_argument("--strict", action="store_true", help="exit 1 when a bound is missed or a finding is "
                        "contradicted by the labels")
         p.add_argument("--min-accuracy", type=float, default=0.9, help="per-metric frame accuracy bound (pooled)")
@@ -151,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        return {"run": _run, "sheets": _sheets, "check": _check, "scale": _scale}[command](args)
+        return {"run": _run, "sheets": _sheets, "check": _check, "scale": _scale, "tilt": _tilt}[command](args)
     except (LabelError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -21,11 +21,12 @@ import cv2
 import numpy as np
 
 from edge.analysis.features import FrameFeatures
+from edge.analysis.imaging import turn
 from edge.analysis.keypoints import BodyPart, Pose
 from edge.analysis.models import ModelSet, load_models
 from edge.analysis.pipeline import FrameAnalyzer, FrameResult
 from edge.analyze import NoPersonError, analyze_video
-from edge.config import Config
+from edge.config import QUARTER_TURNS, Config
 from tools.validate.labels import Clip
 
 logger = logging.getLogger(__name__)
@@ -59,19 +60,24 @@ class ClipRun:
 class Variant:
     """How every frame is altered before the analysis, to see how the metrics hold up on footage
     unlike the labelled set's: shrunk `downscale` times (area filter: the same scene from a smaller or
-    farther camera), mirrored left to right, then JPEG-coded at quality `jpeg` (0: not; the blocks a
+    farther camera), mirrored left to right, turned clockwise by `turn` degrees (a camera mounted
+    turned, with no `camera.rotation` set), then JPEG-coded at quality `jpeg` (0: not; the blocks a
     compressed stream adds). The labels still hold, since they say what the presenter does; a mirror
-    needs its clip mirrored too (`labels.mirrored`)."""
+    needs its clip mirrored too (`labels.mirrored`), a turned frame's pose is turned back before it is
+    matched with the presenter box (`RecordingAnalyzer`)."""
 
     downscale: float = 1.0
     jpeg: int = 0
     mirror: bool = False
+    turn: int = 0
 
     def __post_init__(self) -> None:
         if not self.downscale >= 1.0:
             raise ValueError(f"--downscale must be >= 1, got {self.downscale}")
         if not 0 <= self.jpeg <= 100:
             raise ValueError(f"--jpeg must be 0 (off) or 1..100, got {self.jpeg}")
+        if self.turn not in QUARTER_TURNS:
+            raise ValueError(f"--turn must be one of 0, 90, 180, 270, got {self.turn}")
 
     @property
     def altered(self) -> bool:
@@ -79,7 +85,8 @@ class Variant:
 
     def describe(self) -> str:
         parts = ([f"shrunk {self.downscale:g}x"] if self.downscale > 1.0 else []) + (
-            ["mirrored"] if self.mirror else []) + ([f"JPEG quality {self.jpeg}"] if self.jpeg else [])
+            ["mirrored"] if self.mirror else []) + ([f"turned {self.turn} degrees"] if self.turn else []) + (
+            [f"JPEG quality {self.jpeg}"] if self.jpeg else [])
         return ", ".join(parts) or "as recorded"
 
     def apply(self, frame_bgr: np.ndarray) -> np.ndarray:
@@ -89,6 +96,7 @@ class Variant:
             frame_bgr = cv2.resize(frame_bgr, size, interpolation=cv2.INTER_AREA)
         if self.mirror:
             frame_bgr = cv2.flip(frame_bgr, 1)
+        frame_bgr = turn(frame_bgr, self.turn)
         if self.jpeg:
             ok, data = cv2.imencode(".jpg", frame_bgr, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg])
             if not ok:
@@ -98,6 +106,21 @@ class Variant:
 
 
 AS_RECORDED = Variant()
+
+
+def turned_back(pose: Pose, degrees: int) -> Pose:
+    """A pose found in a frame turned clockwise by `degrees`, in the frame's pixels before the turn."""
+    x, y = pose.xy[:, 0], pose.xy[:, 1]
+    w, h = pose.frame_width, pose.frame_height  # of the turned frame
+    if degrees == 90:
+        xy, size = np.stack([y, w - 1 - x], axis=1), (h, w)
+    elif degrees == 180:
+        xy, size = np.stack([w - 1 - x, h - 1 - y], axis=1), (w, h)
+    elif degrees == 270:
+        xy, size = np.stack([h - 1 - y, x], axis=1), (h, w)
+    else:
+        return pose
+    return Pose(xy.astype(np.float32), pose.scores, *size)
 
 
 class RecordingAnalyzer(FrameAnalyzer):
@@ -122,6 +145,10 @@ class RecordingAnalyzer(FrameAnalyzer):
             frame_bgr = self.variant.apply(frame_bgr)
         result = super().analyze(frame_bgr, t)
         h, w = frame_bgr.shape[:2]
+        pose = result.pose
+        if self.variant.turn:  # matched with the presenter box in the frame as recorded
+            pose = None if pose is None else turned_back(pose, self.variant.turn)
+            w, h = (h, w) if self.variant.turn in (90, 270) else (w, h)
         self.frame_size = (w, h)
         thumb = None
         scale = 1.0
@@ -134,7 +161,7 @@ class RecordingAnalyzer(FrameAnalyzer):
             scale = self.thumb_px / max(pw, ph)
             thumb = cv2.resize(part, (max(1, round(pw * scale)), max(1, round(ph * scale))),
                                interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-        self.records.append(AnalysedFrame(-1, t, result.features, result.pose, thumb, scale, (x0, y0),
+        self.records.append(AnalysedFrame(-1, t, result.features, pose, thumb, scale, (x0, y0),
                                           result.emotion))
         return result
 

@@ -1,0 +1,57 @@
+"""How far from upright the presenter stands in the picture, on the labelled set as recorded and
+turned as a camera mounted upside down or on its side would record it: what the upright gate
+(`edge.analysis.body.MAX_TILT_DEG`) is measured with.
+
+    python -m tools.validate tilt --turn 0 90 180 270
+
+The tilt (`FrameFeatures.tilt_deg`, `edge.analysis.body.body_tilt`) is the angle between the
+picture's up and the body's up (hips to shoulders, or shoulders to head without both hips), on every
+labelled frame where the analysis found the presenter (another person is left out, as in the main
+table; a turned frame's pose is turned back for that check). A frame past the gate is in view but
+nothing else is judged on it, so the tilt is read whatever the gate says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from edge.analysis.body import MAX_TILT_DEG
+from edge.analysis.models import load_models
+from edge.config import Config
+from tools.validate.labels import Clip
+from tools.validate.run import Variant, on_presenter
+from tools.validate.suite import validate
+
+PERCENTILES = (0, 1, 5, 50, 95, 99, 100)
+
+
+def tilts(clips: Sequence[Clip], cfg: Config, variant: Variant) -> list[float]:
+    """The tilt of every labelled presenter frame where it could be read, in degrees."""
+    out: list[float] = []
+    for r in validate(clips, cfg, load_models(cfg), variant=variant):
+        frames = {(f.t, f.index): f for f in r.run.frames}
+        for p in r.pairs:
+            f = frames.get((p.t, p.index))
+            if f is None or not f.features.present or f.features.tilt_deg is None:
+                continue
+            if on_presenter(f, r.run.clip.presenter_box, r.run.frame_size,
+                            cfg.analysis.min_keypoint_score) is False:  # fmt: skip
+                continue
+            out.append(float(f.features.tilt_deg))
+    return out
+
+
+def markdown(by_turn: dict[int, list[float]]) -> str:
+    head = " | ".join(f"p{q}" if q not in (0, 100) else ("min" if q == 0 else "max") for q in PERCENTILES)
+    lines = [f"| turned | frames | {head} | past {MAX_TILT_DEG:g}° |", "| --- |" + " ---: |" * (len(PERCENTILES) + 2)]
+    for turn, values in by_turn.items():
+        if not values:
+            lines.append(f"| {turn}° | 0 |" + " – |" * (len(PERCENTILES) + 1))
+            continue
+        arr = np.asarray(values)
+        cells = " | ".join(f"{v:.1f}" for v in np.percentile(arr, PERCENTILES))
+        past = int(np.sum(arr > MAX_TILT_DEG))
+        lines.append(f"| {turn}° | {arr.size} | {cells} | {past} ({past / arr.size:.0%}) |")
+    return "\n".join(lines) + "\n"
