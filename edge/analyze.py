@@ -232,8 +232,9 @@ def analyze_video(
 
     `progress` None shows a bar when stderr is a terminal. `rotation`: degrees clockwise that turn the
     recording's picture upright (0, 90, 180, 270), for a camera that was mounted turned and wrote no
-    rotation into the file (FFmpeg already applies the one a phone writes). Raises VideoError (missing, unreadable,
-    empty video), NoPersonError (nobody in view), ModelError (from loading the models).
+    rotation into the file (FFmpeg already applies the one a phone writes). Raises VideoError
+    (missing, unreadable, empty video), NoPersonError (nobody in view), ModelError (from loading the
+    models).
     The summary's clock: it starts when the analysis started and lasts as long as the recording (a
     file carries no trustworthy wall-clock time of its own); the label is the file's name.
     """

@@ -183,4 +183,3 @@ def body_tilt(pts: Points, body: Body) -> float | None:
     if math.hypot(dx, dy) < 1e-6:
         return None
     return math.degrees(math.atan2(abs(dx), -dy))
-

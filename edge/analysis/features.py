@@ -273,13 +273,12 @@ class FeatureExtractor:
             return FrameFeatures(present=True, scale_px=body.scale, large_enough=False,
                                  hips_in_view=hips_in_view, hands_in_view=hands_in_view)
         tilt = None if body is None else body_tilt(pts, body)
-        if tilt is not None and tilt > MAX_TILT_DEG:
+        if body is not None and tilt is not None and tilt > MAX_TILT_DEG:
             # Upside down or on its side in the picture (a turned camera): every feature reads image-up
             # as the presenter's up, so nothing is judged (docs/metrics.md, "Upright in the picture").
             self._speeds.reset()
-            return FrameFeatures(present=True, scale_px=body.scale if body else None, tilt_deg=tilt,
-                                 large_enough=True, upright=False, hips_in_view=hips_in_view,
-                                 hands_in_view=hands_in_view)
+            return FrameFeatures(present=True, scale_px=body.scale, tilt_deg=tilt, large_enough=True,
+                                 upright=False, hips_in_view=hips_in_view, hands_in_view=hands_in_view)
 
         # Posture first: several measures hold for one posture only.
         fold = thigh_fold(pts, body)

@@ -149,4 +149,3 @@ def turn(image: np.ndarray, degrees: int, out: np.ndarray | None = None) -> np.n
     if out is not None and out.shape[:2] == shape and out.shape[2:] == image.shape[2:] and out.dtype == image.dtype:
         return cv2.rotate(image, code, dst=out)
     return cv2.rotate(image, code)
-

@@ -339,15 +339,19 @@ class TurnedSource:
     def __init__(self, source: FrameSource, degrees: int) -> None:
         self.source, self.degrees = source, degrees
         self.name = f"{source.name} turned {degrees}"
+        self._turn: Callable[[np.ndarray, int], np.ndarray] | None = None
 
     def open(self) -> None:
+        from edge.analysis.imaging import turn  # OpenCV on first use, as the backends import it
+
+        self._turn = turn
         self.source.open()
 
     def read(self, timeout: float) -> np.ndarray | None:
-        from edge.analysis.imaging import turn  # OpenCV on first use, as the backends import it
-
+        if self._turn is None:
+            raise CameraError(f"{self.name}: read before open")
         image = self.source.read(timeout)
-        return None if image is None else turn(image, self.degrees)
+        return None if image is None else self._turn(image, self.degrees)
 
     def close(self) -> None:
         self.source.close()

@@ -206,7 +206,8 @@ class Daemon(SessionKeeping, StatusReporting):
         self.sd.status("opening the camera")
         try:
             # picamera2 sizes its lores stream from the pose model's input (edge.device.capture.lores_size)
-            model_input = self.analyzer.pose_estimator.input_size if cfg.camera.backend == "picamera2" else None
+            estimator = getattr(self.analyzer, "pose_estimator", None)  # a test's stand-in may have none
+            model_input = estimator.input_size if estimator is not None and cfg.camera.backend == "picamera2" else None
             self.reader = LatestFrameReader.from_config(cfg.camera, model_input=model_input, name="ppt-capture")
         except (ValueError, RuntimeError) as exc:
             raise SetupError(f"camera: {exc}") from None
