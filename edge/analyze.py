@@ -81,6 +81,10 @@ def open_video(path: Path, decode_threads: int | None = DECODE_THREADS) -> tuple
     if not cap.isOpened():
         cap.release()
         raise VideoError(f"cannot read {path}: not a video format OpenCV can decode (or a cut, incomplete file)")
+    # A phone stores its picture sideways with a rotation flag; every feature reads the picture's up
+    # as the presenter's, so the flag is applied (OpenCV's FFmpeg default, made explicit for builds
+    # where it is not; a backend without the setting ignores it).
+    cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
     info = VideoInfo(
         path=path,
         width=int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0),

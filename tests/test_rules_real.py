@@ -3,6 +3,7 @@ hands in her lap, a standing one doing squats, a waving hand, still frames, hand
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import cv2
@@ -185,3 +186,49 @@ def test_a_camera_mounted_upside_down_is_not_judged_and_rotation_undoes_it(video
     undone = analyze_video(paths["upside_down"], cfg, progress=False, rotation=180).summary
     assert upright["metrics"]["upright"]["share"] > 0.9
     assert undone["metrics"] == upright["metrics"] and undone["feedback"] == upright["feedback"]
+
+
+def _flag_rotation(path: Path) -> None:
+    """Set the rotation a phone writes (the track header's display matrix: 90 degrees clockwise)."""
+    data = bytearray(path.read_bytes())
+    at = data.find(b"tkhd")
+    assert at > 0, f"no track header in {path}"
+    version = data[at + 4]
+    matrix = at + 4 + 4 + (20 if version == 0 else 32) + 8 + 8
+    data[matrix:matrix + 36] = struct.pack(">9i", 0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000)
+    path.write_bytes(bytes(data))
+
+
+def test_a_phone_s_rotation_flag_is_applied_before_the_analysis(videos_dir: Path, tmp_path: Path,
+                                                                cfg: Config) -> None:  # fmt: skip
+    """A phone held upright stores its picture sideways and flags the rotation in the file. The
+    squats clip stored so (frames turned a quarter counterclockwise, MPEG-4) reads as a presenter on
+    her side without the flag, and upright with it: the decoder turns the frames back, and
+    `--rotate` is only for a camera that wrote no flag."""
+    cap = cv2.VideoCapture(str(videos_dir / "tfjs_pose_squats.mp4"))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    stored = tmp_path / "sideways.mp4"
+    out: cv2.VideoWriter | None = None
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frame = cv2.rotate(frame, cv2.ROTATE_90_COUNTERCLOCKWISE)
+        if out is None:
+            out = cv2.VideoWriter(str(stored), cv2.VideoWriter_fourcc(*"mp4v"), fps, frame.shape[1::-1])
+        out.write(frame)
+    cap.release()
+    assert out is not None
+    out.release()
+    flagged = tmp_path / "flagged.mp4"
+    flagged.write_bytes(stored.read_bytes())
+    _flag_rotation(flagged)
+
+    sideways = analyze_video(stored, cfg, progress=False).summary
+    assert sideways["metrics"]["upright"]["share"] < 0.1
+    _cap, info = open_video(flagged)
+    _cap.release()
+    assert (info.width, info.height) == (720, 1280)  # as recorded: portrait
+    upright = analyze_video(flagged, cfg, progress=False).summary
+    assert upright["metrics"]["upright"]["share"] > 0.9
+    assert not any(item["reason"].startswith("presenter not upright") for item in upright["not_judged"])
