@@ -275,6 +275,54 @@ def test_auto_session_commands_stop_summary_show_and_systemd(stack):
         notify.close()
 
 
+def test_a_camera_mounted_upside_down_with_camera_rotation_reports_an_upright_presenter(
+        mosquitto: Mosquitto, tmp_path: Path, video: Path, models_ready: bool) -> None:  # fmt: skip
+    """The device path of `camera.rotation`: the webcam clip as a camera mounted upside down
+    records it, `camera.rotation = 180`, the real daemon, broker and collector. The summary that
+    arrives over MQTT has the presenter upright in the picture (without the setting the gate
+    would leave nothing judged: tests/test_rules_real.py)."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(video))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    upside_down = tmp_path / "upside_down.avi"
+    out: cv2.VideoWriter | None = None
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frame = cv2.rotate(frame, cv2.ROTATE_180)
+        if out is None:
+            out = cv2.VideoWriter(str(upside_down), cv2.VideoWriter_fourcc(*"MJPG"), fps, frame.shape[1::-1])
+        out.write(frame)
+    cap.release()
+    assert out is not None
+    out.release()
+    col = RunningCollector(mosquitto, tmp_path / "c.sqlite3", client_id=f"test-collector-{uuid.uuid4().hex[:6]}")
+    sub = Subscriber(mosquitto, [f"ppt/{DEVICE}/#"], client_id=f"test-eyes-{uuid.uuid4().hex[:6]}", persistent=True)
+    cfg = write_config(tmp_path / "edge.toml", mosquitto, upside_down, tmp_path / "state", models_ready,
+                       camera=["rotation = 180"])
+    daemon = DaemonProcess(cfg, tmp_path / "daemon.log")
+    try:
+        sid = live_session(sub)
+        assert sid, f"no session started by itself\n{daemon.text()[-4000:]}"
+        online = [st for st in statuses(sub) if st["state"] == "online"]
+        assert online and online[-1]["camera"]["state"] in ("ok", "starting"), online[-1:]
+        time.sleep(3.0)
+        sub.publish(topic("cmd"), b'{"id": "r1", "cmd": "stop"}')
+        assert wait_until(lambda: sid in col.sessions, 15), daemon.text()[-4000:]
+        summary = col.summary(sid)
+        assert summary["frames"]["with_person"] >= 5
+        assert summary["metrics"]["upright"]["share"] > 0.9, summary["metrics"]["upright"]
+        assert not any(item["reason"].startswith("presenter not upright") for item in summary["not_judged"])
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait(20) == 0, daemon.text()[-4000:]
+    finally:
+        daemon.close()
+        sub.close()
+        col.close()
+
+
 def test_broker_killed_mid_session_and_while_a_summary_is_pending(stack):
     col, sub, broker = stack["collector"], stack["sub"], stack["broker"]
     first = stack["start"]()
