@@ -346,6 +346,7 @@ class TurnedSource:
 
         self._turn = turn
         self.source.open()
+        logger.info("%s: frames turned %d degrees clockwise (camera.rotation)", self.source.name, self.degrees)
 
     def read(self, timeout: float) -> np.ndarray | None:
         if self._turn is None:
