@@ -434,3 +434,25 @@ def test_the_tilt_of_photos_upright_and_upside_down(images_dir: Path, capsys: py
     assert rows["180°"][-1].startswith("2 (100%)")
     assert main([*args, "--turn", "45"]) == 2
     assert "--turn must be one of" in capsys.readouterr().err
+
+
+def test_less_light_is_noise_and_fewer_grey_levels_the_same_on_every_run(images_dir: Path) -> None:
+    """`--dim F`: a room F times darker, the camera's gain making up for it. The picture keeps its
+    brightness but has F times the sensor's noise and about 256/F grey levels; a run repeats exactly."""
+    from tools.validate.run import SENSOR_NOISE, Variant, dimmed
+
+    photo = cv2.imread(str(images_dir / "tfjs_pose.jpg"))
+    assert photo is not None
+    errors = []
+    for factor in (4.0, 16.0):
+        out = dimmed(photo, factor)
+        assert out.shape == photo.shape and out.dtype == np.uint8
+        assert np.array_equal(out, dimmed(photo, factor))  # seeded by the frame: runs repeat
+        assert len(np.unique(out)) <= 256 / factor + 2
+        assert abs(float(out.mean()) - float(photo.mean())) < 3.0  # the gain keeps the brightness
+        errors.append(float(np.abs(out.astype(np.float64) - photo).mean()))
+    # the error grows with the factor: quantisation and noise, both F times wider
+    assert errors[1] > 3.0 * errors[0] > 3.0 * SENSOR_NOISE
+    assert Variant(dim=8).describe() == "8x less light"
+    with pytest.raises(ValueError, match="--dim must be between 1"):
+        Variant(dim=0.5)

@@ -61,17 +61,23 @@ class Variant:
     """How every frame is altered before the analysis, to see how the metrics hold up on footage
     unlike the labelled set's: shrunk `downscale` times (area filter: the same scene from a smaller or
     farther camera), mirrored left to right, turned clockwise by `turn` degrees (a camera mounted
-    turned, with no `camera.rotation` set), then JPEG-coded at quality `jpeg` (0: not; the blocks a
-    compressed stream adds). The labels still hold, since they say what the presenter does; a mirror
-    needs its clip mirrored too (`labels.mirrored`), a turned frame's pose is turned back before it is
-    matched with the presenter box (`RecordingAnalyzer`)."""
+    turned, with no `camera.rotation` set), in `dim` times less light (a room darkened for the
+    projector: the signal cut to 1/dim in 8 bits with one level of sensor noise, then the camera's
+    gain brings it back, so the picture has dim times the noise and 256/dim grey levels), then
+    JPEG-coded at quality `jpeg` (0: not; the blocks a compressed stream adds). The labels still hold,
+    since they say what the presenter does; a mirror needs its clip mirrored too (`labels.mirrored`),
+    a turned frame's pose is turned back before it is matched with the presenter box
+    (`RecordingAnalyzer`)."""
 
     downscale: float = 1.0
     jpeg: int = 0
     mirror: bool = False
     turn: int = 0
+    dim: float = 1.0
 
     def __post_init__(self) -> None:
+        if not 1.0 <= self.dim <= 64.0:
+            raise ValueError(f"--dim must be between 1 (off) and 64, got {self.dim}")
         if not self.downscale >= 1.0:
             raise ValueError(f"--downscale must be >= 1, got {self.downscale}")
         if not 0 <= self.jpeg <= 100:
@@ -86,6 +92,7 @@ class Variant:
     def describe(self) -> str:
         parts = ([f"shrunk {self.downscale:g}x"] if self.downscale > 1.0 else []) + (
             ["mirrored"] if self.mirror else []) + ([f"turned {self.turn} degrees"] if self.turn else []) + (
+            [f"{self.dim:g}x less light"] if self.dim > 1.0 else []) + (
             [f"JPEG quality {self.jpeg}"] if self.jpeg else [])
         return ", ".join(parts) or "as recorded"
 
@@ -97,6 +104,8 @@ class Variant:
         if self.mirror:
             frame_bgr = cv2.flip(frame_bgr, 1)
         frame_bgr = turn(frame_bgr, self.turn)
+        if self.dim > 1.0:
+            frame_bgr = dimmed(frame_bgr, self.dim)
         if self.jpeg:
             ok, data = cv2.imencode(".jpg", frame_bgr, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg])
             if not ok:
@@ -106,6 +115,17 @@ class Variant:
 
 
 AS_RECORDED = Variant()
+SENSOR_NOISE = 1.0  # grey levels of noise at the sensor, before the gain (a dark scene's read and shot noise)
+
+
+def dimmed(frame_bgr: np.ndarray, factor: float) -> np.ndarray:
+    """The frame as a camera would give it in `factor` times less light, its gain turned up to match:
+    the sensor's 8-bit signal is frame / factor plus noise, multiplied back by the factor. The noise
+    is seeded by the frame's own pixels, so a run repeats exactly."""
+    seed = int(frame_bgr[:: max(1, frame_bgr.shape[0] // 16), :: max(1, frame_bgr.shape[1] // 16)].sum())
+    noise = np.random.default_rng(seed).normal(0.0, SENSOR_NOISE, frame_bgr.shape)
+    signal = np.clip(np.rint(frame_bgr / factor + noise), 0, 255)
+    return np.clip(signal * factor, 0, 255).astype(np.uint8)
 
 
 def turned_back(pose: Pose, degrees: int) -> Pose:
