@@ -456,3 +456,27 @@ def test_less_light_is_noise_and_fewer_grey_levels_the_same_on_every_run(images_
     assert Variant(dim=8).describe() == "8x less light"
     with pytest.raises(ValueError, match="--dim must be between 1"):
         Variant(dim=0.5)
+
+
+def test_a_cut_frame_is_matched_as_the_whole_frame(images_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--cut F` hides the bottom of every frame (a desk, a lectern, a waist-up framing). A cut moves
+    no pixel, so the pose found in the cut frame is matched with the presenter box of the whole frame:
+    `frame_size` is the whole frame's."""
+    from edge.analysis.models import load_models
+    from tools.validate.__main__ import _config
+    from tools.validate.run import RecordingAnalyzer, Variant
+
+    photo = cv2.imread(str(images_dir / "tfjs_pose.jpg"))
+    assert photo is not None
+    h, w = photo.shape[:2]
+    cut = Variant(cut=0.3)
+    assert cut.apply(photo).shape[:2] == (round(h * 0.7), w) and cut.describe() == "bottom 30% cut away"
+    cfg = _config(None)
+    analyzer = RecordingAnalyzer(cfg, load_models(cfg), variant=cut)
+    result = analyzer.analyze(photo, 0.0)
+    assert analyzer.frame_size == (w, h)
+    assert result.pose is not None and result.pose.frame_height == round(h * 0.7)  # found in the cut frame
+    with pytest.raises(ValueError, match="--cut must be a share between 0"):
+        Variant(cut=0.8)
+    assert main(["--clip", "tfjs_pose", "--cut", "0.3", "--min-judged", "1"]) == 0
+    assert "(bottom 30% cut away)" in capsys.readouterr().out.splitlines()[0]

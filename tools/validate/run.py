@@ -60,22 +60,26 @@ class ClipRun:
 class Variant:
     """How every frame is altered before the analysis, to see how the metrics hold up on footage
     unlike the labelled set's: shrunk `downscale` times (area filter: the same scene from a smaller or
-    farther camera), mirrored left to right, turned clockwise by `turn` degrees (a camera mounted
+    farther camera), its bottom `cut` share cut away (a desk or a lectern in front, a waist-up
+    framing), mirrored left to right, turned clockwise by `turn` degrees (a camera mounted
     turned, with no `camera.rotation` set), in `dim` times less light (a room darkened for the
     projector: the signal cut to 1/dim in 8 bits with one level of sensor noise, then the camera's
     gain brings it back, so the picture has dim times the noise and 256/dim grey levels), then
     JPEG-coded at quality `jpeg` (0: not; the blocks a compressed stream adds). The labels still hold,
     since they say what the presenter does; a mirror needs its clip mirrored too (`labels.mirrored`),
-    a turned frame's pose is turned back before it is matched with the presenter box
-    (`RecordingAnalyzer`)."""
+    a turned frame's pose is turned back and a cut frame is matched as the whole frame it was cut
+    from, before the pose is matched with the presenter box (`RecordingAnalyzer`)."""
 
     downscale: float = 1.0
     jpeg: int = 0
     mirror: bool = False
     turn: int = 0
     dim: float = 1.0
+    cut: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.cut <= 0.7:
+            raise ValueError(f"--cut must be a share between 0 (off) and 0.7 of the frame's height, got {self.cut}")
         if not 1.0 <= self.dim <= 64.0:
             raise ValueError(f"--dim must be between 1 (off) and 64, got {self.dim}")
         if not self.downscale >= 1.0:
@@ -91,6 +95,7 @@ class Variant:
 
     def describe(self) -> str:
         parts = ([f"shrunk {self.downscale:g}x"] if self.downscale > 1.0 else []) + (
+            [f"bottom {self.cut:.0%} cut away"] if self.cut else []) + (
             ["mirrored"] if self.mirror else []) + ([f"turned {self.turn} degrees"] if self.turn else []) + (
             [f"{self.dim:g}x less light"] if self.dim > 1.0 else []) + (
             [f"JPEG quality {self.jpeg}"] if self.jpeg else [])
@@ -101,6 +106,8 @@ class Variant:
             fh, fw = frame_bgr.shape[:2]
             size = (max(1, round(fw / self.downscale)), max(1, round(fh / self.downscale)))
             frame_bgr = cv2.resize(frame_bgr, size, interpolation=cv2.INTER_AREA)
+        if self.cut:
+            frame_bgr = frame_bgr[: max(1, round(frame_bgr.shape[0] * (1.0 - self.cut)))]
         if self.mirror:
             frame_bgr = cv2.flip(frame_bgr, 1)
         frame_bgr = turn(frame_bgr, self.turn)
@@ -169,6 +176,8 @@ class RecordingAnalyzer(FrameAnalyzer):
         if self.variant.turn:  # matched with the presenter box in the frame as recorded
             pose = None if pose is None else turned_back(pose, self.variant.turn)
             w, h = (h, w) if self.variant.turn in (90, 270) else (w, h)
+        if self.variant.cut:  # a cut moves no pixel: the pose is in the whole frame's coordinates
+            h = round(h / (1.0 - self.variant.cut))
         self.frame_size = (w, h)
         thumb = None
         scale = 1.0
