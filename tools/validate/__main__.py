@@ -162,8 +162,8 @@ def main(argv: list[str] | None = None) -> int:
                        "a camera mounted turned, no camera.rotation set")
         p.add_argument("--cut", type=float, default=0.0, help="cut this share of every frame's height away at the "
                        "bottom: a desk or lectern in front, a waist-up framing (0..0.7)")
-        p.add_argument("--dim", type=float, default=1.0, help="as in this many times less light, the camera's gain "
-                       "making up for it (noise and fewer grey levels; 1: off)")
+        p.add_argument("--dim", type=float, default=1.0, help="make every frame as if the room had this many times "
+                       "less light and the camera's gain made up for it: noise, fewer grey levels (1..64; 1: off)")
         p.add_argument("--strict", action="store_true", help="exit 1 when a bound is missed or a finding is "
                        "contradicted by the labels")
         p.add_argument("--min-accuracy", type=float, default=0.9, help="per-metric frame accuracy bound (pooled)")
