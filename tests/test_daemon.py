@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pytest
 from broker_fixtures import Mosquitto, RunningCollector, Subscriber, wait_until
+from recordings import rewrite
 
 from edge.analysis.features import FrameFeatures
 from edge.config import config_from_dict
@@ -283,21 +284,8 @@ def test_a_camera_mounted_upside_down_with_camera_rotation_reports_an_upright_pr
     would leave nothing judged: tests/test_rules_real.py)."""
     import cv2
 
-    cap = cv2.VideoCapture(str(video))
-    fps = cap.get(cv2.CAP_PROP_FPS)
     upside_down = tmp_path / "upside_down.avi"
-    out: cv2.VideoWriter | None = None
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frame = cv2.rotate(frame, cv2.ROTATE_180)
-        if out is None:
-            out = cv2.VideoWriter(str(upside_down), cv2.VideoWriter_fourcc(*"MJPG"), fps, frame.shape[1::-1])
-        out.write(frame)
-    cap.release()
-    assert out is not None
-    out.release()
+    rewrite(video, upside_down, "MJPG", lambda f: cv2.rotate(f, cv2.ROTATE_180))
     col = RunningCollector(mosquitto, tmp_path / "c.sqlite3", client_id=f"test-collector-{uuid.uuid4().hex[:6]}")
     sub = Subscriber(mosquitto, [f"ppt/{DEVICE}/#"], client_id=f"test-eyes-{uuid.uuid4().hex[:6]}", persistent=True)
     cfg = write_config(tmp_path / "edge.toml", mosquitto, upside_down, tmp_path / "state", models_ready,

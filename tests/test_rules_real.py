@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from recordings import rewrite
 from test_models import make_models_dir, pose_source, runtime_config
 
 from edge.analysis.features import FeatureExtractor
@@ -129,19 +130,9 @@ def test_a_presenter_too_small_in_the_picture_is_not_judged(videos_dir: Path, tm
     width and under. Without the size gate (`features.min_scale_px = 0`) the report warned "You
     faced the audience 44% of the time" (she faces it throughout); now the body metrics say why
     they are not judged."""
-    cap = cv2.VideoCapture(str(videos_dir / "seated" / "raga_3people_seated.mp4"))
-    fps = cap.get(cv2.CAP_PROP_FPS)
     small = tmp_path / "seated_64x48.mp4"
-    out = cv2.VideoWriter(str(small), cv2.VideoWriter_fourcc(*"mp4v"), fps, (64, 48))
-    try:
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            out.write(cv2.resize(frame, (64, 48), interpolation=cv2.INTER_LINEAR))
-    finally:
-        cap.release()
-        out.release()
+    rewrite(videos_dir / "seated" / "raga_3people_seated.mp4", small, "mp4v",
+            lambda f: cv2.resize(f, (64, 48), interpolation=cv2.INTER_LINEAR))
     s = analyze_video(small, Config(), progress=False).summary
     assert s["frames"]["with_person"] >= 50
     assert s["metrics"]["large_enough"]["share"] < 0.5
@@ -158,22 +149,10 @@ def test_a_camera_mounted_upside_down_is_not_judged_and_rotation_undoes_it(video
     (a warning; she faces the camera throughout) and, turned 90 degrees, "You looked down 94% of the
     time" (critical). Now nothing is judged and the reasons name the picture; `rotation=180` turns it
     back, and the summary equals the upright recording's, metric for metric."""
-    cap = cv2.VideoCapture(str(videos_dir / "tfjs_pose_squats.mp4"))
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    h, w = frames[0].shape[:2]
+    squats = videos_dir / "tfjs_pose_squats.mp4"
     paths = {"upright": tmp_path / "upright.avi", "upside_down": tmp_path / "upside_down.avi"}
-    for name, path in paths.items():
-        out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"FFV1"), fps, (w, h))
-        for frame in frames:
-            out.write(frame if name == "upright" else cv2.rotate(frame, cv2.ROTATE_180))
-        out.release()
+    rewrite(squats, paths["upright"], "FFV1")
+    rewrite(squats, paths["upside_down"], "FFV1", lambda f: cv2.rotate(f, cv2.ROTATE_180))
 
     turned = analyze_video(paths["upside_down"], cfg, progress=False).summary
     assert turned["frames"]["with_person"] >= 50
@@ -205,21 +184,9 @@ def test_a_phone_s_rotation_flag_is_applied_before_the_analysis(videos_dir: Path
     squats clip stored so (frames turned a quarter counterclockwise, MPEG-4) reads as a presenter on
     her side without the flag, and upright with it: the decoder turns the frames back, and
     `--rotate` is only for a camera that wrote no flag."""
-    cap = cv2.VideoCapture(str(videos_dir / "tfjs_pose_squats.mp4"))
-    fps = cap.get(cv2.CAP_PROP_FPS)
     stored = tmp_path / "sideways.mp4"
-    out: cv2.VideoWriter | None = None
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frame = cv2.rotate(frame, cv2.ROTATE_90_COUNTERCLOCKWISE)
-        if out is None:
-            out = cv2.VideoWriter(str(stored), cv2.VideoWriter_fourcc(*"mp4v"), fps, frame.shape[1::-1])
-        out.write(frame)
-    cap.release()
-    assert out is not None
-    out.release()
+    rewrite(videos_dir / "tfjs_pose_squats.mp4", stored, "mp4v",
+            lambda f: cv2.rotate(f, cv2.ROTATE_90_COUNTERCLOCKWISE))
     flagged = tmp_path / "flagged.mp4"
     flagged.write_bytes(stored.read_bytes())
     _flag_rotation(flagged)

@@ -266,19 +266,17 @@ class FeatureExtractor:
         weak = as_points(xy, weakm.tolist())
         body = body_frame(pts)
         hips_in_view, hands_in_view = seen_l[L_HIP] and seen_l[R_HIP], seen_l[L_WR] or seen_l[R_WR]
-        if body is not None and body.scale < cfg.min_scale_px:
-            # Too few pixels for the keypoints to mean anything (docs/metrics.md, "Presenter size"): in
-            # view, but nothing is judged, and no speed spans the frame.
+        large = body is not None and body.scale >= cfg.min_scale_px
+        tilt = body_tilt(pts, body) if large and body is not None else None
+        if body is not None and (not large or (tilt is not None and tilt > MAX_TILT_DEG)):
+            # The gates (docs/metrics.md): too few pixels for the keypoints to mean anything ("Presenter
+            # size"), or upside down or on its side, a turned camera, while every feature reads image-up
+            # as the presenter's up ("Upright in the picture"). In view, but nothing is judged, and no
+            # speed spans the frame.
             self._speeds.reset()
-            return FrameFeatures(present=True, scale_px=body.scale, large_enough=False,
-                                 hips_in_view=hips_in_view, hands_in_view=hands_in_view)
-        tilt = None if body is None else body_tilt(pts, body)
-        if body is not None and tilt is not None and tilt > MAX_TILT_DEG:
-            # Upside down or on its side in the picture (a turned camera): every feature reads image-up
-            # as the presenter's up, so nothing is judged (docs/metrics.md, "Upright in the picture").
-            self._speeds.reset()
-            return FrameFeatures(present=True, scale_px=body.scale, tilt_deg=tilt, large_enough=True,
-                                 upright=False, hips_in_view=hips_in_view, hands_in_view=hands_in_view)
+            return FrameFeatures(present=True, scale_px=body.scale, tilt_deg=tilt, large_enough=large,
+                                 upright=False if large else None, hips_in_view=hips_in_view,
+                                 hands_in_view=hands_in_view)
 
         # Posture first: several measures hold for one posture only.
         fold = thigh_fold(pts, body)

@@ -184,8 +184,14 @@ def _share_n(metrics: Mapping[str, Any], name: str) -> tuple[float, int] | None:
     return float(m.get("share") or 0.0), int(m.get("n", 0))
 
 
+# Needs that fail exactly on the frames where a context metric is false (it is null elsewhere).
+_FAILS_WHEN_FALSE = {"frontal": "torso_frontal", "size": "large_enough", "upright": "upright"}
+
+
 def _missing_share(metrics: Mapping[str, Any], need: str, present: int) -> float | None:
     """Share of the frames in view where `need` failed, from the context metrics (None: unknown)."""
+    if need in _FAILS_WHEN_FALSE and (sn := _share_n(metrics, _FAILS_WHEN_FALSE[need])):
+        return (1.0 - sn[0]) * sn[1] / present
     if need == "hips" and (sn := _share_n(metrics, "hips_in_view")):
         return 1.0 - sn[0] * sn[1] / present
     if need == "hands" and (sn := _share_n(metrics, "hands_in_view")):
@@ -194,12 +200,6 @@ def _missing_share(metrics: Mapping[str, Any], need: str, present: int) -> float
         return 1.0 - sn[1] / present
     if need == "standing" and (sn := _share_n(metrics, "seated")):
         return sn[0] * sn[1] / present
-    if need == "frontal" and (sn := _share_n(metrics, "torso_frontal")):
-        return (1.0 - sn[0]) * sn[1] / present
-    if need == "size" and (sn := _share_n(metrics, "large_enough")):
-        return (1.0 - sn[0]) * sn[1] / present
-    if need == "upright" and (sn := _share_n(metrics, "upright")):
-        return (1.0 - sn[0]) * sn[1] / present
     if need == "head" and (sn := _share_n(metrics, "head_from_face")):
         # a frame too small or not upright reads no head either: that one is the gate's (GATES)
         gated = sum(_missing_share(metrics, gate, present) or 0.0 for gate in GATES)

@@ -106,8 +106,11 @@ def _tilt(args: argparse.Namespace) -> int:
     except ValueError as exc:  # names the flag
         print(f"tilt: {exc}", file=sys.stderr)
         return 2
+    from edge.analysis.models import load_models
+
     clips, cfg = select(load_clips(), args.clip), _config(args.config)
-    text = markdown({t: tilts(clips, cfg, v) for t, v in variants.items()})
+    models = load_models(cfg)  # once for every turn
+    text = markdown({t: tilts(clips, cfg, models, v) for t, v in variants.items()})
     if args.markdown:
         Path(args.markdown).write_text(text, encoding="utf-8")
     sys.stdout.write(text)

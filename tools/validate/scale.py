@@ -28,8 +28,8 @@ from edge.analysis.models import load_models
 from edge.config import Config
 from tools.validate.labels import YES_NO, Clip
 from tools.validate.metrics import CategoryCounts, MetricCounts, feature_values
-from tools.validate.run import Variant, on_presenter
-from tools.validate.suite import validate
+from tools.validate.run import Variant
+from tools.validate.suite import person_frames, validate
 
 EDGES = (0.0, 6.0, 8.0, 10.0, 12.0, 16.0, 24.0, math.inf)  # bin edges, px per shoulder width
 NO_SCALE = "no scale"  # both shoulders not seen: no body frame, so no size
@@ -83,14 +83,9 @@ def by_scale(clips: Sequence[Clip], cfg: Config,
     heads: dict[str, MetricCounts] = {}
     for variant in variants:
         for r in validate(clips, cfg, models, variant=variant):
-            frames = {(f.t, f.index): f for f in r.run.frames}
-            for p in r.pairs:
-                f = frames.get((p.t, p.index)) if p.values is not None else None
-                if f is None or not f.features.present:
-                    continue
+            for p, f, presenter in person_frames(r, cfg.analysis.min_keypoint_score):
                 b = bins.setdefault(bin_of(f.features.scale_px), ScaleBin())
-                if on_presenter(f, r.run.clip.presenter_box, r.run.frame_size,
-                                cfg.analysis.min_keypoint_score) is False:  # fmt: skip
+                if not presenter:
                     b.other_person += 1
                     continue
                 b.frames += 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,7 @@ from tools.validate.metrics import (
     feature_values,
     score,
 )
-from tools.validate.run import AS_RECORDED, ClipRun, Variant, on_presenter, run_clip
+from tools.validate.run import AS_RECORDED, AnalysedFrame, ClipRun, Variant, on_presenter, run_clip
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +101,17 @@ def validate(clips: Sequence[Clip], cfg: Config, models: ModelSet | None = None,
         results.append(score_run(run, cfg, time.perf_counter() - t0))
         logger.info("%s: %d frames analysed, %d labelled", clip.id, len(run.frames), len(clip.frames))
     return results
+
+
+def person_frames(result: ClipResult, min_score: float) -> Iterator[tuple[Aligned, AnalysedFrame, bool]]:
+    """Each label that lined up with an analysed frame showing a person, with that frame and whether
+    the person is the labelled presenter (False: the pose lies outside the clip's presenter box)."""
+    frames = {(f.t, f.index): f for f in result.run.frames}
+    run = result.run
+    for p in result.pairs:
+        f = frames.get((p.t, p.index)) if p.values is not None else None
+        if f is not None and f.features.present:
+            yield p, f, on_presenter(f, run.clip.presenter_box, run.frame_size, min_score) is not False
 
 
 def pooled(results: Sequence[ClipResult]) -> Table:

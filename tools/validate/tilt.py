@@ -18,29 +18,21 @@ from collections.abc import Sequence
 import numpy as np
 
 from edge.analysis.body import MAX_TILT_DEG
-from edge.analysis.models import load_models
+from edge.analysis.models import ModelSet
 from edge.config import Config
 from tools.validate.labels import Clip
-from tools.validate.run import Variant, on_presenter
-from tools.validate.suite import validate
+from tools.validate.run import Variant
+from tools.validate.suite import person_frames, validate
 
 PERCENTILES = (0, 1, 5, 50, 95, 99, 100)
 
 
-def tilts(clips: Sequence[Clip], cfg: Config, variant: Variant) -> list[float]:
+def tilts(clips: Sequence[Clip], cfg: Config, models: ModelSet, variant: Variant) -> list[float]:
     """The tilt of every labelled presenter frame where it could be read, in degrees."""
-    out: list[float] = []
-    for r in validate(clips, cfg, load_models(cfg), variant=variant):
-        frames = {(f.t, f.index): f for f in r.run.frames}
-        for p in r.pairs:
-            f = frames.get((p.t, p.index))
-            if f is None or not f.features.present or f.features.tilt_deg is None:
-                continue
-            if on_presenter(f, r.run.clip.presenter_box, r.run.frame_size,
-                            cfg.analysis.min_keypoint_score) is False:  # fmt: skip
-                continue
-            out.append(float(f.features.tilt_deg))
-    return out
+    return [float(f.features.tilt_deg)
+            for r in validate(clips, cfg, models, variant=variant)
+            for _p, f, presenter in person_frames(r, cfg.analysis.min_keypoint_score)
+            if presenter and f.features.tilt_deg is not None]
 
 
 def markdown(by_turn: dict[int, list[float]]) -> str:
