@@ -8,7 +8,6 @@ here). The loader (`load_config`) rejects unknown keys and bad values with a mes
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import logging
 import math
 import re
@@ -254,6 +253,13 @@ for _name in (
     _CHECKS[f"feedback.{_name}"] = _share
 
 
+def _closest(name: str, names: list[str]) -> list[str]:
+    """The known name a mistyped key most likely meant (difflib is imported only when one is wrong)."""
+    import difflib
+
+    return difflib.get_close_matches(name, names, n=1)
+
+
 def _type_name(value: Any) -> str:
     if isinstance(value, bool):
         return "boolean"
@@ -295,7 +301,7 @@ class _Loader:
                 logger.warning("%s is no longer used and is ignored: %s", full, RETIRED[full])
                 continue
             if key not in hints:
-                close = difflib.get_close_matches(key, names, n=1)
+                close = _closest(key, names)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 self.error(full, f"unknown key{hint}")
                 continue
@@ -410,7 +416,7 @@ def config_from_dict(data: Mapping[str, Any], base_dir: Path | None = None) -> C
     kwargs: dict[str, Any] = {}
     for name, value in data.items():
         if name not in sections:
-            close = difflib.get_close_matches(name, list(sections), n=1)
+            close = _closest(name, list(sections))
             hint = f" (did you mean [{close[0]}]?)" if close else ""
             loader.error(name, f"unknown section{hint}")
             continue

@@ -10,12 +10,11 @@ import logging
 import os
 import re
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -76,7 +75,7 @@ def native_stderr_to_log(what: str) -> Iterator[None]:
         if saved < 0:
             yield
             return
-        with tempfile.TemporaryFile() as tmp:
+        with _scratch_file() as tmp:
             os.dup2(tmp.fileno(), 2)
             try:
                 yield
@@ -100,6 +99,19 @@ def native_stderr_to_log(what: str) -> Iterator[None]:
             os.write(2, b"".join(passthrough))
         except OSError:
             pass
+
+
+def _scratch_file() -> BinaryIO:
+    """An anonymous file for fd 2 to point at: a memfd on Linux, so the device does not import
+    `tempfile` (with `shutil` and `random`, 0.8 MiB) for a few lines of LiteRT's output."""
+    if hasattr(os, "memfd_create"):
+        try:
+            return os.fdopen(os.memfd_create("ppt-edge-stderr"), "w+b")
+        except OSError:  # a kernel without memfd
+            pass
+    import tempfile
+
+    return tempfile.TemporaryFile()
 
 
 def load_interpreter(path: Path, threads: int = 2) -> Any:

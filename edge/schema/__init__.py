@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 SCHEMA_VERSION = 1
@@ -12,6 +11,8 @@ SCHEMA_VERSION = 1
 
 @lru_cache(maxsize=1)
 def summary_schema() -> dict[str, Any]:
+    from importlib import resources  # imported here: with it come tempfile and shutil (0.8 MiB)
+
     text = resources.files(__package__).joinpath("summary_v1.json").read_text(encoding="utf-8")
     return json.loads(text)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
-import secrets
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -63,7 +63,7 @@ def new_session_id(device: str, started_at: datetime | float | None = None, suff
         started_at = started_at.replace(tzinfo=timezone.utc)
     stamp = started_at.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     dev = _ID_UNSAFE.sub("_", device)[:48] or "device"
-    return f"{dev}-{stamp}-{suffix if suffix is not None else secrets.token_hex(3)}"
+    return f"{dev}-{stamp}-{suffix if suffix is not None else os.urandom(3).hex()}"
 
 
 def _r(x: float | None) -> float | None:
