@@ -28,6 +28,7 @@ from broker_fixtures import Mosquitto, free_port, wait_until
 from dashboard_fixtures import REPO, XSS_LABEL, env, real_summaries, session_set
 
 from edge.collector.store import Store
+from edge.config import FeedbackConfig
 
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
@@ -275,6 +276,26 @@ def test_session_view_shows_optional_sections_and_survives_odd_summaries(summari
     v = session_view(odd, "en", en)
     assert v.started == "?" and v.length == "?" and v.findings[0].sentence == "new_rule"
     assert render_report(odd, "en")  # renders rather than raising
+
+
+def test_an_expression_read_on_too_few_faces_is_shown_as_not_judged(summaries: list[dict[str, Any]]) -> None:
+    """The seated session classifies only a handful of faces (her bowed head is outside the emotion
+    model's poses): their shares would be a guess ("negative 100%" of 2 faces), so the page says the
+    expression is not judged, and its chart never marks a bin off target."""
+    s = json.loads(json.dumps(summaries[-1]))
+    faces = s["emotion"]["frames"]
+    assert 0 < faces < FeedbackConfig().min_emotion_frames
+    assert "emotion" in {i["metric"] for i in s["not_judged"]}
+    v = session_view(s, "en", translations("en"))
+    assert v.emotion_line == f"{faces} faces classified: too few to judge the expression."
+    assert v.charts["emotion"] and all(line["judged"] is False for line in v.charts["emotion"])
+    ko = session_view(s, "ko", translations("ko"))
+    assert ko.emotion_line == f"얼굴 {faces}개 분류: 표정을 판단하기에는 너무 적습니다."
+    # The same faces counted as enough (a summary that does not list emotion as not judged): shares shown.
+    s["not_judged"] = [i for i in s["not_judged"] if i["metric"] != "emotion"]
+    v = session_view(s, "en", translations("en"))
+    assert v.emotion_line.startswith(f"{faces} faces classified: positive ")
+    assert all(line["judged"] is True for line in v.charts["emotion"])
 
 
 def test_stretches_find_the_weak_minutes() -> None:

@@ -17,6 +17,7 @@ from edge.analysis.pipeline import FrameAnalyzer
 from edge.analysis.pose import CropTracker
 from edge.analyze import AnalysisResult, FrameSampler, analyze_video, open_video
 from edge.config import Config
+from edge.session.report import render_report
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +122,10 @@ def test_a_head_bowed_over_notes_reads_as_looking_down_and_gets_no_emotion_findi
     assert s["metrics"]["looking_down"]["share"] >= 0.5, s["metrics"]["looking_down"]
     assert "looking_down" in {f["code"] for f in s["feedback"]}
     assert not [f for f in s["feedback"] if str(f["metric"]).startswith("emotion")]
+    # Nor does the report show expression shares drawn from the few faces within those poses.
+    text = render_report(s)
+    assert "Emotion (" not in text
+    assert "Emotion: not judged: only " in text or "Emotion: no face was classified." in text
 
 
 def test_a_presenter_too_small_in_the_picture_is_not_judged(videos_dir: Path, tmp_path: Path,

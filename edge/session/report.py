@@ -226,7 +226,9 @@ def render_report(summary: Mapping[str, Any]) -> str:
     emotion = summary.get("emotion") or {}
     lines.append("")
     n_faces = emotion.get("frames", 0) or 0
-    if n_faces:
+    if n_faces and "emotion" in not_judged:  # a share of a handful of faces would be a guess
+        lines.append(f"Emotion: not judged: {not_judged['emotion']}")
+    elif n_faces:
         c3 = emotion.get("classes3") or {}
         parts = ", ".join(f"{k} {_pct(c3.get(k))}" for k in ("positive", "neutral", "negative"))
         lines.append(f"Emotion ({n_faces} faces classified): {parts}")

@@ -271,6 +271,8 @@ def chart_data(summary: Mapping[str, Any], targets: Mapping[str, M.Target], t: N
         })  # fmt: skip
 
     emotion = [share_line(n) for n in M.EMOTION_SERIES if n in series]
+    if "emotion" in unjudged:  # too few faces: the expression series are drawn as not judged
+        emotion = [{**line, "judged": False} for line in emotion]
     in_view = share_line("present") if "present" in series else None
     return {
         "bin_s": bin_s,
@@ -348,7 +350,14 @@ def session_view(summary: Mapping[str, Any], locale: str, t: NullTranslations) -
     emotion = _dict(summary.get("emotion"))
     c3 = _dict(emotion.get("classes3"))
     faces = emotion.get("frames") if isinstance(emotion.get("frames"), int) else 0
-    if faces:
+    not_judged, derived = _not_judged(summary, t)
+    if faces and any(name == "emotion" for name, _label, _reason in not_judged):
+        emotion_line = t.ngettext(  # the shares of a handful of faces would be a guess: not shown
+            "%(n)d face classified: too few to judge the expression.",
+            "%(n)d faces classified: too few to judge the expression.",
+            faces,
+        ) % {"n": faces}
+    elif faces:
         emotion_line = t.ngettext(
             "%(n)d face classified: positive %(pos)s, neutral %(neu)s, negative %(neg)s.",
             "%(n)d faces classified: positive %(pos)s, neutral %(neu)s, negative %(neg)s.",
@@ -357,7 +366,6 @@ def session_view(summary: Mapping[str, Any], locale: str, t: NullTranslations) -
     else:
         emotion_line = t.gettext("No face was classified, so the expression is not judged.")
 
-    not_judged, derived = _not_judged(summary, t)
     findings = [_finding(f, summary, targets, locale, t) for f in feedback]
     flagged: dict[str, str] = {}
     for f in findings:
