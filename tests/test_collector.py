@@ -217,6 +217,28 @@ def test_cli_list_show_trend_devices(filled_db, capsys):
     assert cli.main(["--db", str(filled_db.parent / "none.sqlite3"), "list"]) == 1
 
 
+def test_trend_leaves_out_what_a_session_could_not_judge(tmp_path, capsys):
+    """A share the session itself lists as not judged (too few frames, too few faces) is a gap in the
+    trend, not a point: it would be a guess there as much as in the session's report."""
+    db = tmp_path / "nj.sqlite3"
+    with Store(db) as store:
+        for i, facing in enumerate((0.5, 0.1, 0.7)):
+            s = make_summary(f"sess-{i:04d}-nj", label="Ana", started_at=f"2025-02-0{i + 1}T10:00:00Z",
+                             facing=facing, negative=0.2)
+            if i == 1:
+                s["not_judged"] = [
+                    {"metric": "facing_audience", "reason": "judged on only 12 frames (12% of the time in view)"},
+                    {"metric": "emotion", "reason": "only 3 faces classified (at least 20 needed)"},
+                ]
+            store.add_session(s)
+    assert cli.main(["--db", str(db), "trend"]) == 0
+    out = capsys.readouterr().out
+    facing = next(ln for ln in out.splitlines() if ln.startswith("facing_audience")).split()
+    negative = next(ln for ln in out.splitlines() if ln.startswith("emotion_negative")).split()
+    assert facing[2:] == ["50", "-", "70", "+20"], facing
+    assert negative[2:5] == ["20", "-", "20"], negative
+
+
 def test_default_db_path_follows_xdg(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     assert cli.default_db_path() == tmp_path / "ppt-edge" / "collector.sqlite3"

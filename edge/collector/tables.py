@@ -57,15 +57,25 @@ def metric_value(summary: dict[str, Any], name: str) -> float | None:
     return float(value)
 
 
+def not_judged(summary: dict[str, Any]) -> set[str]:
+    """The metrics (and "emotion") the session's own summary says it could not judge."""
+    items = summary.get("not_judged")
+    return {str(i.get("metric")) for i in items if isinstance(i, dict)} if isinstance(items, list) else set()
+
+
 def raw_metric_value(summary: dict[str, Any], name: str) -> Any:
+    """A session's headline value, or None where it was not measured or not judged: a share of the 12
+    frames that happened to show the hips would be a guess, in a trend as in the report."""
     if name == "duration_min":
         d = summary.get("duration_s")
         return None if d is None else d / 60.0
     if name.startswith("emotion_"):
         v = summary.get("emotion", {}).get("classes3", {}).get(name.removeprefix("emotion_"))
+        if "emotion" in not_judged(summary):
+            return None
         return None if v is None or not summary.get("emotion", {}).get("frames") else 100.0 * v
     m = summary.get("metrics", {}).get(name)
-    if not isinstance(m, dict):
+    if not isinstance(m, dict) or name in not_judged(summary):
         return None
     if m.get("kind") == "share":
         return None if not m.get("n") else 100.0 * m["share"]
