@@ -281,13 +281,14 @@ def test_session_view_shows_optional_sections_and_survives_odd_summaries(summari
 def test_an_expression_read_on_too_few_faces_is_shown_as_not_judged(summaries: list[dict[str, Any]]) -> None:
     """The seated session classifies only a handful of faces (her bowed head is outside the emotion
     model's poses): their shares would be a guess ("negative 100%" of 2 faces), so the page says the
-    expression is not judged, and its chart never marks a bin off target."""
+    expression is not judged and draws its chart greyed, never marking a bin off target."""
     s = json.loads(json.dumps(summaries[-1]))
     faces = s["emotion"]["frames"]
     assert 0 < faces < FeedbackConfig().min_emotion_frames
-    assert "emotion" in {i["metric"] for i in s["not_judged"]}
+    reasons = {i["metric"]: i["reason"] for i in s["not_judged"]}
     v = session_view(s, "en", translations("en"))
     assert v.emotion_line == f"{faces} faces classified: too few to judge the expression."
+    assert ("Facial expression", reasons["emotion"]) in v.not_judged
     assert v.charts["emotion"] and all(line["judged"] is False for line in v.charts["emotion"])
     ko = session_view(s, "ko", translations("ko"))
     assert ko.emotion_line == f"얼굴 {faces}개 분류: 표정을 판단하기에는 너무 적습니다."
@@ -295,7 +296,7 @@ def test_an_expression_read_on_too_few_faces_is_shown_as_not_judged(summaries: l
     s["not_judged"] = [i for i in s["not_judged"] if i["metric"] != "emotion"]
     v = session_view(s, "en", translations("en"))
     assert v.emotion_line.startswith(f"{faces} faces classified: positive ")
-    assert all(line["judged"] is True for line in v.charts["emotion"])
+    assert v.charts["emotion"] and all(line["judged"] is True for line in v.charts["emotion"])
 
 
 def test_stretches_find_the_weak_minutes() -> None:

@@ -271,7 +271,7 @@ def chart_data(summary: Mapping[str, Any], targets: Mapping[str, M.Target], t: N
         })  # fmt: skip
 
     emotion = [share_line(n) for n in M.EMOTION_SERIES if n in series]
-    if "emotion" in unjudged:  # too few faces: the expression series are drawn as not judged
+    if "emotion" in unjudged:  # too few faces: drawn greyed as "not judged", like any other such measure
         emotion = [{**line, "judged": False} for line in emotion]
     in_view = share_line("present") if "present" in series else None
     return {
