@@ -436,6 +436,23 @@ def test_the_tilt_of_photos_upright_and_upside_down(images_dir: Path, capsys: py
     assert "--turn must be one of" in capsys.readouterr().err
 
 
+def test_the_eye_pitch_by_label_and_the_margin_under_the_threshold(capsys: pytest.CaptureFixture[str]) -> None:
+    """`python -m tools.validate pitch` on the webcam clip (looking at the lens, labelled "no") and the
+    seated clip (head bowed over her lap, labelled "yes"): the readings part at the threshold, and the
+    margin line says how far under it the "no" frames stay (what a camera above the eyes eats)."""
+    from edge.config import Config
+
+    assert main(["pitch", "--clip", "slp_webcam_test_video", "--clip", "raga_3people_seated"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in out.splitlines() if line.startswith("| ")}
+    threshold = Config().features.looking_down_deg
+    yes, no = rows["yes"], rows["no"]
+    assert int(yes[1]) >= 90 and float(yes[4]) > threshold  # median of the bowed head past the threshold
+    assert int(no[1]) == 20 and float(no[7]) < threshold and no[8].startswith("0 (0%)")  # max under it
+    margin = threshold - float(no[7])
+    assert f"under features.looking_down_deg ({threshold:g}°)" in out and f"{margin:.1f}° under" in out
+
+
 def test_less_light_is_noise_and_fewer_grey_levels_the_same_on_every_run(images_dir: Path) -> None:
     """`--dim F`: a room F times darker, the camera's gain making up for it. The picture keeps its
     brightness but has F times the sensor's noise and about 256/F grey levels; a run repeats exactly."""

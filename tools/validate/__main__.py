@@ -5,6 +5,7 @@
     python -m tools.validate check          # load and check the label files only (no models)
     python -m tools.validate scale --downscale 1 2 4 8 [--markdown OUT]   # accuracy by presenter size
     python -m tools.validate tilt --turn 0 90 180 270 [--markdown OUT]      # how upright the presenter stands
+    python -m tools.validate pitch [--markdown OUT]     # how far down the eyes read, looking down or not
 
 Exit codes: 0 done (and, with --strict, every bound met), 1 a bound missed or a finding contradicted
 (--strict), 2 bad labels, missing clip or models.
@@ -117,6 +118,19 @@ def _tilt(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pitch(args: argparse.Namespace) -> int:
+    from tools.validate.pitch import eye_pitches, markdown
+
+    clips, cfg = select(load_clips(), args.clip), _config(args.config)
+    from edge.analysis.models import load_models
+
+    text = markdown(eye_pitches(clips, cfg, load_models(cfg)), cfg.features.looking_down_deg)
+    if args.markdown:
+        Path(args.markdown).write_text(text, encoding="utf-8")
+    sys.stdout.write(text)
+    return 0
+
+
 def _check(args: argparse.Namespace) -> int:
     clips = load_clips()
     for c in clips:
@@ -132,13 +146,15 @@ def _check(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = argv[0] if argv and argv[0] in ("sheets", "check", "scale", "tilt") else "run"
+    command = argv[0] if argv and argv[0] in ("sheets", "check", "scale", "tilt", "pitch") else "run"
     if command != "run":
         argv = argv[1:]
     p = argparse.ArgumentParser(prog=f"python -m tools.validate{'' if command == 'run' else ' ' + command}",
                                 description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    if command in ("run", "sheets", "scale", "tilt"):
+    if command in ("run", "sheets", "scale", "tilt", "pitch"):
         _common(p)
+    if command == "pitch":
+        p.add_argument("--markdown", help="write the table here too")
     if command == "tilt":
         p.add_argument("--turn", type=int, nargs="+", default=[0, 90, 180, 270],
                        help="turn every frame clockwise by these degrees (0, 90, 180, 270)")
@@ -182,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        return {"run": _run, "sheets": _sheets, "check": _check, "scale": _scale, "tilt": _tilt}[command](args)
+        return {"run": _run, "sheets": _sheets, "check": _check, "scale": _scale, "tilt": _tilt,
+                "pitch": _pitch}[command](args)
     except (LabelError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
