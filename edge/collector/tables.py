@@ -69,13 +69,13 @@ def raw_metric_value(summary: dict[str, Any], name: str) -> Any:
     if name == "duration_min":
         d = summary.get("duration_s")
         return None if d is None else d / 60.0
+    if ("emotion" if name.startswith("emotion_") else name) in not_judged(summary):  # as `not_judged` names it
+        return None
     if name.startswith("emotion_"):
         v = summary.get("emotion", {}).get("classes3", {}).get(name.removeprefix("emotion_"))
-        if "emotion" in not_judged(summary):
-            return None
         return None if v is None or not summary.get("emotion", {}).get("frames") else 100.0 * v
     m = summary.get("metrics", {}).get(name)
-    if not isinstance(m, dict) or name in not_judged(summary):
+    if not isinstance(m, dict):
         return None
     if m.get("kind") == "share":
         return None if not m.get("n") else 100.0 * m["share"]
