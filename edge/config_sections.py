@@ -129,7 +129,7 @@ class FeedbackConfig:
     sway_max: float = 0.3  # share of time swaying
     negative_emotion_max: float = 0.3  # share of classified faces that are negative
     positive_emotion_min: float = 0.1
-    min_frames: int = 50  # frames with the presenter in view needed before a posture rule may fire
+    min_frames: int = 50  # judged frames (counted at most 10 a second: feedback.EVIDENCE_FPS) before a rule may fire
     min_emotion_frames: int = 20  # classified faces needed before an emotion rule may fire
     # --- feedback: what a finding must rest on (docs/metrics.md) ---
     min_judged_share: float = 0.3  # a metric judged on less of the presence frames than this is not judged

@@ -10,6 +10,7 @@ from edge.session.feedback import (
     RULES,
     evaluate,
     evaluate_stats,
+    evidence,
     excess_past,
     judge,
     not_judged,
@@ -156,6 +157,27 @@ def test_not_judged_says_why():
     assert judge("arms_crossed", short, 30, CFG).reason == "judged on only 30 frames (at least 50 needed)"
     assert judge("arms_crossed", short, 0, CFG).reason == "the presenter was never in view"
     assert judge("arms_crossed", metrics({"arms_crossed": 0.1}), 500, CFG).judged
+
+
+def test_frames_faster_than_ten_a_second_count_as_ten_a_second():
+    """The minimums and the confidence interval were validated at analysis.fps = 10: at 30 fps the same
+    5 s of footage must be needed (150 frames), and 150 frames weigh what 50 do at 10 fps."""
+    assert [evidence(58, r) for r in (None, 5.0, 9.97, 10.0, 30.0)] == [58, 58, 58, 58, 19]
+    short = {**_context(120), **metrics({"arms_crossed": 0.0}, n=120)}  # 4 s at 30 fps, 12 s at 10 fps
+    assert judge("arms_crossed", short, 120, CFG, rate_hz=10.0).judged
+    fast = judge("arms_crossed", short, 120, CFG, rate_hz=30.0)
+    assert not fast.judged and fast.frames == 120
+    assert fast.reason == "judged on only 120 frames, which count as 40 at the analysed rate (at least 50 needed)"
+    # 28% looking down on 150 frames: past the 20% threshold with confidence at 10 fps (15 s of footage),
+    # not at 30 fps (5 s, the evidence of 50 frames), where the Wilson interval reaches down to 20%.
+    m = metrics({"looking_down": 0.28}, n=150)
+    at10 = [f.code for f in evaluate(m, None, CFG, present=150, rate_hz=10.0)]
+    at30 = evaluate(m, None, CFG, present=150, rate_hz=30.0)
+    assert "looking_down" in at10 and "looking_down" not in [f.code for f in at30]
+    emotion = {"frames": 30, "classes3": {"positive": 0.0, "neutral": 0.2, "negative": 0.8}}
+    assert [i["reason"] for i in not_judged({}, emotion, None, CFG, rate_hz=30.0) if i["metric"] == "emotion"] == [
+        "only 30 faces classified, which count as 10 at the analysed rate (at least 20 needed)"]
+    assert "emotion" not in [i["metric"] for i in not_judged({}, emotion, None, CFG, rate_hz=10.0)]
 
 
 def test_not_judged_lists_every_unjudged_share_metric_and_the_emotion():

@@ -4,6 +4,7 @@ hands in her lap, a standing one doing squats, a waving hand, still frames, hand
 from __future__ import annotations
 
 import struct
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -126,6 +127,22 @@ def test_a_head_bowed_over_notes_reads_as_looking_down_and_gets_no_emotion_findi
     text = render_report(s)
     assert "Emotion (" not in text
     assert "Emotion: not judged: only " in text or "Emotion: no face was classified." in text
+
+
+def test_a_faster_analysis_needs_the_same_seconds_of_footage(videos_dir: Path, cfg: Config,
+                                                             analyzer: FrameAnalyzer) -> None:
+    """The webcam clip is 1.9 s. At `analysis.fps` = 30 it gives 58 frames, more than the 50 a finding
+    needs at the default 10 fps; counted as if taken 10 a second they are 19, and nothing is judged."""
+    fast = replace(cfg, analysis=replace(cfg.analysis, fps=30.0))
+    s = analyze_video(videos_dir / "slp_webcam_test_video.mp4", fast, FrameAnalyzer(fast), progress=False).summary
+    assert s["frames"]["analysed"] == 58 and s["fps"]["analysed"] == pytest.approx(30.0, abs=0.5)
+    assert s["feedback"] == []
+    reasons = {i["metric"]: i["reason"] for i in s["not_judged"]}
+    n = s["metrics"]["facing_audience"]["n"]
+    assert n >= 50  # would have been judged had frames counted whatever the rate
+    counted = round(n * 10 / s["fps"]["analysed"])
+    assert reasons["facing_audience"] == (f"judged on only {n} frames, which count as {counted} at the "
+                                          "analysed rate (at least 50 needed)")
 
 
 def test_a_presenter_too_small_in_the_picture_is_not_judged(videos_dir: Path, tmp_path: Path,

@@ -4,6 +4,7 @@ labelled shared clips (the real models, the real analysis path)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -88,6 +89,18 @@ def test_score_table_and_categories_read_optional_fields() -> None:
         cat.add(lab, val)
     assert (cat.labelled, cat.judged, cat.agree) == (3, 2, 1)
     assert cat.agreement == pytest.approx(0.5) and cat.confusion == {"seated->standing": 1}
+
+
+def test_an_unmatched_label_is_unjudged_not_an_absent_field() -> None:
+    """At an `analysis.fps` other than the labels' 10, some labels line up with no analysed frame: they
+    count as unjudged for posture and head direction too, not as "the analysis has no such field"."""
+    labels = [replace(_label(t, i), posture="seated", head="down") for i, t in enumerate((0.0, 0.1))]
+    features = SimpleNamespace(present=True, posture="seated", head_direction="down")
+    pairs, _ = align(labels, [(0.0, 0, feature_values(features))], 0.05)  # the second label: no frame
+    table = score(pairs)
+    for counts in (table.posture, table.head):
+        assert counts.measured and (counts.labelled, counts.judged, counts.agree) == (2, 1, 1)
+        assert counts.coverage == pytest.approx(0.5)
 
 
 def test_findings_are_checked_against_the_labelled_share() -> None:

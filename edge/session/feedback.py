@@ -65,6 +65,12 @@ EMOTION_MAX_SEVERITY: Severity = "warning"
 # show it firing falsely, so the cap goes once such footage is labelled.
 UNVALIDATED_MAX_SEVERITY: Severity = "info"
 _RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}
+# The minimums (`min_frames`, `min_emotion_frames`) and the confidence interval were set and validated at
+# the default `analysis.fps` of 10. Neighbouring frames are correlated: frames taken faster than that
+# add little evidence (at 30 fps, 50 frames are 1.7 s of footage). So a session analysed faster counts
+# its frames as if taken 10 a second, and needs the same seconds of footage whatever the rate; a slower
+# rate is not credited.
+EVIDENCE_FPS = 10.0
 
 
 RULES: tuple[Rule, ...] = (
@@ -166,6 +172,20 @@ def wilson_bounds(share: float, n: int, z: float) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def evidence(n: int, rate_hz: float | None) -> int:
+    """`n` judged frames (or faces) counted as if taken at most `EVIDENCE_FPS` a second: what the
+    minimums and the confidence interval read (`n` when the rate is unknown or not faster)."""
+    if rate_hz is None or rate_hz <= EVIDENCE_FPS:
+        return n
+    return round(n * EVIDENCE_FPS / rate_hz)
+
+
+def _too_few(n: int, counted: int, minimum: int, what: str) -> str:
+    if counted == n:
+        return f"only {n} {what} (at least {minimum} needed)"
+    return f"only {n} {what}, which count as {counted} at the analysed rate (at least {minimum} needed)"
+
+
 def _pct(x: float) -> str:
     return f"{x * 100:.0f}%"
 
@@ -245,18 +265,22 @@ class Judgement:
         return out
 
 
-def judge(name: str, metrics: Mapping[str, Any], present: int | None, cfg: FeedbackConfig) -> Judgement:
-    """The judgement of one share metric of a summary's `metrics` (see the module docstring)."""
+def judge(name: str, metrics: Mapping[str, Any], present: int | None, cfg: FeedbackConfig,
+          rate_hz: float | None = None) -> Judgement:  # fmt: skip
+    """The judgement of one share metric of a summary's `metrics` (see the module docstring);
+    `rate_hz`: analysed frames per second (`evidence`)."""
     sn = _share_n(metrics, name)
     n = 0 if sn is None else sn[1]
     if present is not None and present <= 0:
         return Judgement(name, n, None, False, "the presenter was never in view")
     share = None if present is None else n / present
     enough_share = share is None or share >= cfg.min_judged_share
-    if n >= cfg.min_frames and enough_share:
+    counted = evidence(n, rate_hz)
+    if counted >= cfg.min_frames and enough_share:
         return Judgement(name, n, share, True, None)
     if enough_share:  # a short session: what was seen is fine, there is just too little of it
-        return Judgement(name, n, share, False, f"judged on only {_frames(n)} (at least {cfg.min_frames} needed)")
+        reason = "judged on " + _too_few(n, counted, cfg.min_frames, "frame" if n == 1 else "frames")
+        return Judgement(name, n, share, False, reason)
     assert present is not None and share is not None
     missing = 1.0 - share
     spec = METRIC_BY_NAME.get(name)
@@ -270,24 +294,25 @@ def judge(name: str, metrics: Mapping[str, Any], present: int | None, cfg: Feedb
     return Judgement(name, n, share, False, text.format(p=_pct(missing), n=_frames(n), c=_pct(share)))
 
 
-def judgements(metrics: Mapping[str, Any], present: int | None, cfg: FeedbackConfig | None = None
-               ) -> dict[str, Judgement]:  # fmt: skip
+def judgements(metrics: Mapping[str, Any], present: int | None, cfg: FeedbackConfig | None = None,
+               rate_hz: float | None = None) -> dict[str, Judgement]:  # fmt: skip
     """The judgement of every behaviour share metric (context metrics are never judged)."""
     cfg = cfg or FeedbackConfig()
-    return {m.name: judge(m.name, metrics, present, cfg) for m in SHARE_METRICS}
+    return {m.name: judge(m.name, metrics, present, cfg, rate_hz) for m in SHARE_METRICS}
 
 
 def not_judged(metrics: Mapping[str, Any], emotion: Mapping[str, Any] | None, present: int | None,
-               cfg: FeedbackConfig | None = None) -> list[dict[str, str]]:  # fmt: skip
+               cfg: FeedbackConfig | None = None, rate_hz: float | None = None) -> list[dict[str, str]]:  # fmt: skip
     """The summary's `not_judged` list: `{"metric", "reason"}` for every share metric (and the
     emotion) that could not be judged."""
     cfg = cfg or FeedbackConfig()
-    out = [{"metric": j.metric, "reason": j.reason or ""} for j in judgements(metrics, present, cfg).values()
-           if not j.judged]  # fmt: skip
+    out = [{"metric": j.metric, "reason": j.reason or ""}
+           for j in judgements(metrics, present, cfg, rate_hz).values() if not j.judged]  # fmt: skip
     faces = int((emotion or {}).get("frames", 0))
-    if faces < cfg.min_emotion_frames:
-        out.append({"metric": "emotion",
-                    "reason": f"only {faces} faces classified (at least {cfg.min_emotion_frames} needed)"})
+    counted = evidence(faces, rate_hz)
+    if counted < cfg.min_emotion_frames:
+        out.append({"metric": "emotion", "reason": _too_few(faces, counted, cfg.min_emotion_frames,
+                                                            "face classified" if faces == 1 else "faces classified")})
     return out
 
 
@@ -295,11 +320,12 @@ def not_judged(metrics: Mapping[str, Any], emotion: Mapping[str, Any] | None, pr
 
 
 def _value_of(rule: Rule, metrics: Mapping[str, Any], emotion: Mapping[str, Any] | None, present: int | None,
-              cfg: FeedbackConfig) -> tuple[float, int, dict[str, Any]] | None:  # fmt: skip
-    """(share, frames it rests on, basis) of the rule's metric, or None when it was not judged."""
+              cfg: FeedbackConfig, rate_hz: float | None) -> tuple[float, int, dict[str, Any]] | None:  # fmt: skip
+    """(share, the evidence it rests on (`evidence`), basis) of the rule's metric, or None when it was
+    not judged. The basis keeps the frames as counted."""
     if rule.source.startswith("emotion."):
         faces = int((emotion or {}).get("frames", 0))
-        if faces < cfg.min_emotion_frames:
+        if evidence(faces, rate_hz) < cfg.min_emotion_frames:
             return None
         value = ((emotion or {}).get("classes3") or {}).get(rule.source.split(".", 1)[1])
         if value is None:
@@ -307,13 +333,13 @@ def _value_of(rule: Rule, metrics: Mapping[str, Any], emotion: Mapping[str, Any]
         basis: dict[str, Any] = {"frames": faces}
         if present:
             basis["share"] = round(min(1.0, faces / present), 4)
-        return float(value), faces, basis
-    j = judge(rule.source, metrics, present, cfg)
+        return float(value), evidence(faces, rate_hz), basis
+    j = judge(rule.source, metrics, present, cfg, rate_hz)
     if not j.judged:
         return None
     sn = _share_n(metrics, rule.source)
     assert sn is not None
-    return sn[0], j.frames, j.basis()
+    return sn[0], evidence(j.frames, rate_hz), j.basis()
 
 
 def evaluate(
@@ -321,19 +347,22 @@ def evaluate(
     emotion: Mapping[str, Any] | None,
     cfg: FeedbackConfig | None = None,
     present: int | None = None,
+    rate_hz: float | None = None,
 ) -> list[Finding]:
     """Findings from a summary's `metrics` and `emotion` sections, most important first.
 
     `present`: frames with the presenter in view (the summary's `frames.with_person`); without it
-    (an old summary) the minimum judged share is not checked. Taking the summary form (not live
-    statistics) lets the collector re-run the rules on stored summaries with other thresholds.
+    (an old summary) the minimum judged share is not checked. `rate_hz`: analysed frames per second
+    (the summary's `fps.analysed`; frames faster than `EVIDENCE_FPS` count as fewer). Taking the
+    summary form (not live statistics) lets the collector re-run the rules on stored summaries with
+    other thresholds.
     """
     cfg = cfg or FeedbackConfig()
     if cfg.language != "en":
         logger.warning("feedback language %r not available; using English", cfg.language)
     found: list[Finding] = []
     for rule in RULES:
-        got = _value_of(rule, metrics, emotion, present, cfg)
+        got = _value_of(rule, metrics, emotion, present, cfg, rate_hz)
         if got is None:
             continue
         value, n, basis = got
@@ -352,4 +381,5 @@ def evaluate(
 
 def evaluate_stats(stats: Any, cfg: FeedbackConfig | None = None) -> list[Finding]:
     """`evaluate` on a running `SessionStats` (e.g. for the live topic or the final summary)."""
-    return evaluate(stats.metric_summaries(), stats.emotion_shares(), cfg, present=stats.with_person)
+    return evaluate(stats.metric_summaries(), stats.emotion_shares(), cfg, present=stats.with_person,
+                    rate_hz=stats.analysed_fps())

@@ -149,8 +149,9 @@ def build_summary(
     }
     raw_metrics = stats.metric_summaries()
     present = stats.with_person
+    rate = stats.analysed_fps() or None
     if feedback is None:
-        feedback = evaluate(raw_metrics, emo, feedback_cfg, present=present)
+        feedback = evaluate(raw_metrics, emo, feedback_cfg, present=present, rate_hz=rate)
     frames: dict[str, int] = stats.frames()
     if frames_dropped is not None:
         frames["dropped"] = int(frames_dropped)
@@ -177,7 +178,7 @@ def build_summary(
         "timeline": {"bin_s": tl["bin_s"], "series": series},
         "feedback": [f.to_dict() for f in feedback],
         "posture": posture_shares(raw_metrics, present),
-        "not_judged": not_judged(raw_metrics, emo, present, feedback_cfg),
+        "not_judged": not_judged(raw_metrics, emo, present, feedback_cfg, rate),
     }
     if ended_by is not None:
         summary["ended_by"] = ended_by

@@ -244,8 +244,9 @@ def score(pairs: Iterable[Aligned]) -> Table:
         for m in YES_NO:
             v = None if values is None else values.get(m)
             table.metrics[m].add(p.label.metrics[m], None if v is None else bool(v))
-        table.posture.add(p.label.posture, MISSING if values is None else values.get("posture", MISSING))
-        head = MISSING if values is None else values.get("head_direction", MISSING)
+        # An unmatched label is unjudged (None), as for the yes/no metrics; MISSING means the field is absent.
+        table.posture.add(p.label.posture, None if values is None else values.get("posture", MISSING))
+        head = None if values is None else values.get("head_direction", MISSING)
         table.head.add(p.label.head, head)
         if values is not None and values.get("head_from_face"):  # the bound: faces big enough to read
             table.head_face.add(p.label.head, head)
