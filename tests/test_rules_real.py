@@ -127,6 +127,10 @@ def test_a_head_bowed_over_notes_reads_as_looking_down_and_gets_no_emotion_findi
     text = render_report(s)
     assert "Emotion (" not in text
     assert "Emotion: not judged: only " in text or "Emotion: no face was classified." in text
+    if s["emotion"]["frames"]:  # what was read is given as counts, which add up to the faces classified
+        line = next(ln for ln in text.splitlines() if ln.startswith("Emotion: not judged"))
+        counts = [int(part.split()[-1]) for part in line.split("; read as ")[1].split(", ")]
+        assert sum(counts) == s["emotion"]["frames"]
 
 
 def test_a_faster_analysis_needs_the_same_seconds_of_footage(videos_dir: Path, cfg: Config,

@@ -226,8 +226,11 @@ def render_report(summary: Mapping[str, Any]) -> str:
     emotion = summary.get("emotion") or {}
     lines.append("")
     n_faces = emotion.get("frames", 0) or 0
-    if n_faces and "emotion" in not_judged:  # a share of a handful of faces would be a guess
-        lines.append(f"Emotion: not judged: {not_judged['emotion']}")
+    if n_faces and "emotion" in not_judged:  # a share of a handful of faces would be a guess: counts only
+        c3 = emotion.get("classes3") or {}
+        read = [f"{k} {round(c3[k] * n_faces)}" for k in ("positive", "neutral", "negative")
+                if isinstance(c3.get(k), (int, float)) and round(c3[k] * n_faces) > 0]
+        lines.append(f"Emotion: not judged: {not_judged['emotion']}" + (f"; read as {', '.join(read)}" if read else ""))
     elif n_faces:
         c3 = emotion.get("classes3") or {}
         parts = ", ".join(f"{k} {_pct(c3.get(k))}" for k in ("positive", "neutral", "negative"))
