@@ -325,7 +325,8 @@ def _value_of(rule: Rule, metrics: Mapping[str, Any], emotion: Mapping[str, Any]
     not judged. The basis keeps the frames as counted."""
     if rule.source.startswith("emotion."):
         faces = int((emotion or {}).get("frames", 0))
-        if evidence(faces, rate_hz) < cfg.min_emotion_frames:
+        counted = evidence(faces, rate_hz)
+        if counted < cfg.min_emotion_frames:
             return None
         value = ((emotion or {}).get("classes3") or {}).get(rule.source.split(".", 1)[1])
         if value is None:
@@ -333,7 +334,7 @@ def _value_of(rule: Rule, metrics: Mapping[str, Any], emotion: Mapping[str, Any]
         basis: dict[str, Any] = {"frames": faces}
         if present:
             basis["share"] = round(min(1.0, faces / present), 4)
-        return float(value), evidence(faces, rate_hz), basis
+        return float(value), counted, basis
     j = judge(rule.source, metrics, present, cfg, rate_hz)
     if not j.judged:
         return None

@@ -149,13 +149,14 @@ def build_summary(
     }
     raw_metrics = stats.metric_summaries()
     present = stats.with_person
-    rate = stats.analysed_fps() or None
+    analysed_fps = stats.analysed_fps()
+    rate = analysed_fps or None  # 0 (fewer than two frames): unknown
     if feedback is None:
         feedback = evaluate(raw_metrics, emo, feedback_cfg, present=present, rate_hz=rate)
     frames: dict[str, int] = stats.frames()
     if frames_dropped is not None:
         frames["dropped"] = int(frames_dropped)
-    fps: dict[str, float] = {"analysed": _r(stats.analysed_fps()) or 0.0}
+    fps: dict[str, float] = {"analysed": _r(analysed_fps) or 0.0}
     source = stats.source_fps()
     if source is not None:
         fps["source"] = _r(source) or 0.0

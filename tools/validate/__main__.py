@@ -81,6 +81,14 @@ def _sheets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _table_out(text: str, markdown: str | None) -> int:
+    """A table command's result: on stdout, and in the --markdown file when one is named."""
+    if markdown:
+        Path(markdown).write_text(text, encoding="utf-8")
+    sys.stdout.write(text)
+    return 0
+
+
 def _scale(args: argparse.Namespace) -> int:
     from tools.validate.run import Variant
     from tools.validate.scale import by_scale, markdown
@@ -92,10 +100,7 @@ def _scale(args: argparse.Namespace) -> int:
         return 2
     bins, heads = by_scale(select(load_clips(), args.clip), _config(args.config), variants)
     text = markdown(bins, variants, args.min_accuracy, args.min_judged, heads)
-    if args.markdown:
-        Path(args.markdown).write_text(text, encoding="utf-8")
-    sys.stdout.write(text)
-    return 0
+    return _table_out(text, args.markdown)
 
 
 def _tilt(args: argparse.Namespace) -> int:
@@ -112,23 +117,16 @@ def _tilt(args: argparse.Namespace) -> int:
     clips, cfg = select(load_clips(), args.clip), _config(args.config)
     models = load_models(cfg)  # once for every turn
     text = markdown({t: tilts(clips, cfg, models, v) for t, v in variants.items()})
-    if args.markdown:
-        Path(args.markdown).write_text(text, encoding="utf-8")
-    sys.stdout.write(text)
-    return 0
+    return _table_out(text, args.markdown)
 
 
 def _pitch(args: argparse.Namespace) -> int:
+    from edge.analysis.models import load_models
     from tools.validate.pitch import eye_pitches, markdown
 
     clips, cfg = select(load_clips(), args.clip), _config(args.config)
-    from edge.analysis.models import load_models
-
     text = markdown(eye_pitches(clips, cfg, load_models(cfg)), cfg.features.looking_down_deg)
-    if args.markdown:
-        Path(args.markdown).write_text(text, encoding="utf-8")
-    sys.stdout.write(text)
-    return 0
+    return _table_out(text, args.markdown)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -146,19 +144,19 @@ def _check(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = argv[0] if argv and argv[0] in ("sheets", "check", "scale", "tilt", "pitch") else "run"
+    handlers = {"run": _run, "sheets": _sheets, "check": _check, "scale": _scale, "tilt": _tilt, "pitch": _pitch}
+    command = argv[0] if argv and argv[0] in handlers else "run"
     if command != "run":
         argv = argv[1:]
     p = argparse.ArgumentParser(prog=f"python -m tools.validate{'' if command == 'run' else ' ' + command}",
                                 description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     if command in ("run", "sheets", "scale", "tilt", "pitch"):
         _common(p)
-    if command == "pitch":
+    if command in ("scale", "tilt", "pitch"):
         p.add_argument("--markdown", help="write the table here too")
     if command == "tilt":
         p.add_argument("--turn", type=int, nargs="+", default=[0, 90, 180, 270],
                        help="turn every frame clockwise by these degrees (0, 90, 180, 270)")
-        p.add_argument("--markdown", help="write the table here too")
     if command == "scale":
         p.add_argument("--downscale", type=float, nargs="+", default=[1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 10.0, 12.0, 16.0],
                        help="factors to shrink every frame by (>= 1)")
@@ -167,7 +165,6 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--min-accuracy", type=float, default=0.9, help="the bound a trusted size must hold")
         p.add_argument("--min-judged", type=int, default=20, help="a metric counts in a bin from this many judged "
                        "frames")
-        p.add_argument("--markdown", help="write the table here too")
     if command == "run":
         p.add_argument("--json", help="write the full result as JSON here")
         p.add_argument("--markdown", help="write the Markdown table here")
@@ -198,8 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        return {"run": _run, "sheets": _sheets, "check": _check, "scale": _scale, "tilt": _tilt,
-                "pitch": _pitch}[command](args)
+        return handlers[command](args)
     except (LabelError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

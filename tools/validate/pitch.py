@@ -15,11 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
 from edge.analysis.models import ModelSet
 from edge.config import Config
 from tools.validate.labels import Clip
+from tools.validate.report import distribution_table
 from tools.validate.run import Variant
 from tools.validate.suite import person_frames, validate
 
@@ -40,18 +39,8 @@ def eye_pitches(clips: Sequence[Clip], cfg: Config, models: ModelSet,
 
 def markdown(by_label: dict[bool, list[float]], threshold: float) -> str:
     """One row per label; then the margin the "no" frames leave below the threshold."""
-    head = " | ".join("min" if q == 0 else "max" if q == 100 else f"p{q}" for q in PERCENTILES)
-    lines = [f"| labelled looking down | frames | {head} | at or past {threshold:g}° |",
-             "| --- |" + " ---: |" * (len(PERCENTILES) + 2)]
-    for label, name in ((True, "yes"), (False, "no")):
-        arr = np.asarray(by_label[label], dtype=np.float64)
-        if arr.size == 0:
-            lines.append(f"| {name} | 0 |" + " – |" * (len(PERCENTILES) + 1))
-            continue
-        cells = " | ".join(f"{v:.1f}" for v in np.percentile(arr, PERCENTILES))
-        past = int(np.sum(arr >= threshold))
-        lines.append(f"| {name} | {arr.size} | {cells} | {past} ({past / arr.size:.0%}) |")
-    text = "\n".join(lines) + "\n"
+    text = distribution_table("labelled looking down", [("yes", by_label[True]), ("no", by_label[False])],
+                              PERCENTILES, f"at or past {threshold:g}°", lambda a: a >= threshold)
     if by_label[False]:
         top = max(by_label[False])
         text += (f"\nMargin: the highest reading labelled \"no\" is {top:.1f}°, {threshold - top:.1f}° under "

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
+
+import numpy as np
 
 from tools.validate.expression import ExpressionCounts
 from tools.validate.labels import EXPRESSIONS, YES_NO
@@ -19,6 +21,23 @@ def _f(x: float | None) -> str:
 
 def _pct(x: float | None) -> str:
     return "–" if x is None else f"{x:.0%}"
+
+
+def distribution_table(group_head: str, groups: Sequence[tuple[str, Sequence[float]]], percentiles: Sequence[int],
+                       past_head: str, past: Callable[[np.ndarray], np.ndarray]) -> str:  # fmt: skip
+    """One row per group of readings: how many, their percentiles (0 is the min, 100 the max), and how
+    many are `past` a bound (`python -m tools.validate tilt` and `pitch`)."""
+    head = " | ".join("min" if q == 0 else "max" if q == 100 else f"p{q}" for q in percentiles)
+    lines = [f"| {group_head} | frames | {head} | {past_head} |", "| --- |" + " ---: |" * (len(percentiles) + 2)]
+    for name, values in groups:
+        arr = np.asarray(values, dtype=np.float64)
+        if arr.size == 0:
+            lines.append(f"| {name} | 0 |" + " – |" * (len(percentiles) + 1))
+            continue
+        cells = " | ".join(f"{v:.1f}" for v in np.percentile(arr, percentiles))
+        n = int(np.sum(past(arr)))
+        lines.append(f"| {name} | {arr.size} | {cells} | {n} ({n / arr.size:.0%}) |")
+    return "\n".join(lines) + "\n"
 
 
 def thin(c: MetricCounts) -> str:

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
 from edge.analysis.body import MAX_TILT_DEG
 from edge.analysis.models import ModelSet
 from edge.config import Config
 from tools.validate.labels import Clip
+from tools.validate.report import distribution_table
 from tools.validate.run import Variant
 from tools.validate.suite import person_frames, validate
 
@@ -36,14 +35,5 @@ def tilts(clips: Sequence[Clip], cfg: Config, models: ModelSet, variant: Variant
 
 
 def markdown(by_turn: dict[int, list[float]]) -> str:
-    head = " | ".join(f"p{q}" if q not in (0, 100) else ("min" if q == 0 else "max") for q in PERCENTILES)
-    lines = [f"| turned | frames | {head} | past {MAX_TILT_DEG:g}° |", "| --- |" + " ---: |" * (len(PERCENTILES) + 2)]
-    for turn, values in by_turn.items():
-        if not values:
-            lines.append(f"| {turn}° | 0 |" + " – |" * (len(PERCENTILES) + 1))
-            continue
-        arr = np.asarray(values)
-        cells = " | ".join(f"{v:.1f}" for v in np.percentile(arr, PERCENTILES))
-        past = int(np.sum(arr > MAX_TILT_DEG))
-        lines.append(f"| {turn}° | {arr.size} | {cells} | {past} ({past / arr.size:.0%}) |")
-    return "\n".join(lines) + "\n"
+    return distribution_table("turned", [(f"{turn}°", values) for turn, values in by_turn.items()], PERCENTILES,
+                              f"past {MAX_TILT_DEG:g}°", lambda a: a > MAX_TILT_DEG)
