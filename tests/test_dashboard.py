@@ -244,8 +244,8 @@ def test_live_events_carry_status_and_live_messages(db: Path) -> None:
 
 # -- one session: optional sections, odd input, the report file -----------------------------------
 def test_session_view_shows_optional_sections_and_survives_odd_summaries(summaries: list[dict[str, Any]]) -> None:
-    s = json.loads(json.dumps(summaries[-1]))  # the seated session: a critical looking_down finding
-    assert s["feedback"][0]["code"] == "looking_down"
+    s = json.loads(json.dumps(summaries[-1]))  # the seated session: looking down, held back by a caveat
+    assert s["feedback"][0]["code"] == "looking_down" and s["feedback"][0]["caveat"] == "eyes_never_level"
     s["status"], s["ended_by"] = "interrupted", "crash"
     s["feedback"][0]["basis"] = {"frames": 62, "share": 0.95}
     s["not_judged"] = [{"metric": "slouching", "reason": "the hips were out of view"}]
@@ -268,6 +268,12 @@ def test_session_view_shows_optional_sections_and_survives_odd_summaries(summari
     ko = session_view(s, "ko", translations("ko"))
     share = round(100 * s["feedback"][0]["value"])  # the finding's own measured share
     assert ko.findings[0].sentence.startswith(f"아래를 본 시간이 {share}%")
+    # the caveat is translated too, after the rule's sentence (the English one ends the device's message)
+    assert v.findings[0].sentence == s["feedback"][0]["message"]
+    assert ko.findings[0].sentence.endswith(" 시선이 한 번도 카메라 높이까지 올라오지 않았습니다. 카메라가 눈높이보다 "
+                                            "높이 있으면 모든 시선이 실제보다 낮게 읽힙니다.")
+    s["feedback"][0].pop("caveat")  # an older device's finding: the rule's sentence alone
+    assert session_view(s, "ko", translations("ko")).findings[0].sentence.endswith("미만).")
     odd = {"session_id": "odd-session-1", "device": "d", "started_at": "not a time", "duration_s": float("nan"),
            "metrics": {"facing_audience": {"kind": "share", "share": None, "n": "x"}, "mystery": {"kind": "continuous",
            "unit": "parsec", "mean": 1, "p10": None, "p50": 1, "p90": None, "n": 3}},
@@ -315,7 +321,7 @@ def test_report_file_is_self_contained_and_allows_only_its_own_scripts(summaries
     for body in scripts:
         digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
         assert f"'sha256-{digest}'" in csp
-    assert summaries[-1]["feedback"][0]["message"] in html
+    assert summaries[-1]["feedback"][0]["message"] in htmllib.unescape(html)
 
 
 def test_vendored_chart_library_is_the_documented_file() -> None:

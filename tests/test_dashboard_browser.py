@@ -223,7 +223,7 @@ def test_session_page_draws_the_sessions_own_numbers(stack: Stack) -> None:
     assert "Slouching" in judged  # 4 frames of 65: the page says so instead of judging
     st.shot("session")
 
-    seated = st.sessions[-1]  # the real seated session: a critical finding the labels support
+    seated = st.sessions[-1]  # the real seated session: a finding the labels support (held back to info)
     assert seated["feedback"] and seated["feedback"][0]["code"] == "looking_down"
     st.get(f"/session/{seated['session_id']}")
     assert wait_until(lambda: int(st.js("return document.documentElement.dataset.charts || 0")) > 0, 10)

@@ -7,6 +7,8 @@ import pytest
 from edge.analysis.features import SHARE_METRICS
 from edge.config import FeedbackConfig
 from edge.session.feedback import (
+    CAVEATS,
+    LEVEL_GAZE_MAX_DEG,
     RULES,
     evaluate,
     evaluate_stats,
@@ -208,6 +210,29 @@ def test_an_expression_reading_is_never_critical_and_ranks_below_critical_body_f
     assert by_code["looking_down"].severity == "critical"
     assert by_code["negative_emotion"].excess > by_code["looking_down"].excess
     assert found[0].code == "looking_down"
+
+
+def test_looking_down_is_only_a_hint_when_the_eyes_never_came_up_to_the_camera_s_line():
+    """Looking down is measured against the line to the camera: when nine readings in ten are more than
+    LEVEL_GAZE_MAX_DEG below it, a presenter who read throughout and an attentive one under a camera
+    mounted above eye level read alike, so the finding is info with the caveat said, however far past."""
+    def eyes(p10: float) -> dict:
+        return {"kind": "continuous", "unit": "deg", "mean": p10 + 8, "p10": p10, "p50": p10 + 8,
+                "p90": p10 + 14, "n": 500}
+
+    base = metrics({**GOOD, "looking_down": 0.9})
+    for m, severity, caveat in ((base, "critical", None),
+                                ({**base, "eyes_pitch": eyes(LEVEL_GAZE_MAX_DEG - 0.5)}, "critical", None),
+                                ({**base, "eyes_pitch": eyes(LEVEL_GAZE_MAX_DEG + 0.5)}, "info", "eyes_never_level")):
+        (f,) = [f for f in evaluate(m, emotion(GOOD_EMOTION), CFG) if f.code == "looking_down"]
+        assert (f.severity, f.caveat) == (severity, caveat)
+        d = f.to_dict()
+        assert d.get("caveat") == caveat
+        assert d["message"].endswith(CAVEATS["eyes_never_level"]) == (caveat is not None)
+    # the caveat holds back looking down only: other rules keep their severity
+    m = {**metrics({**GOOD, "arms_crossed": 0.9}), "eyes_pitch": eyes(30.0)}
+    (f,) = evaluate(m, emotion(GOOD_EMOTION), CFG)
+    assert (f.code, f.severity, f.caveat) == ("arms_crossed", "critical", None)
 
 
 def test_not_judged_names_a_presenter_too_small_to_measure():

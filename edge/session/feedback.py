@@ -19,7 +19,8 @@ Findings are ranked by how far past the threshold the value is, measured as a lo
 facing the audience" as equally far, which a plain difference would not. The severity follows from
 the same number (< 0.5 info, < 1.2 warning, else critical: about 1.6x and 3.3x the odds), capped by
 what the measure can claim (an expression reading is at most a warning; a measure no labelled
-footage has judged yet, at most info), and only the first
+footage has judged yet, at most info; looking down in a session whose eyes never came up to the
+camera's line, at most info with its `caveat` said), and only the first
 `max_findings` are kept, most severe first: coaching studies found that too much feedback overwhelms.
 """
 
@@ -71,6 +72,17 @@ _RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}
 # its frames as if taken 10 a second, and needs the same seconds of footage whatever the rate; a slower
 # rate is not credited.
 EVIDENCE_FPS = 10.0
+# Looking down is the eyes more than `features.looking_down_deg` below the line to the camera, so a camera
+# mounted above the presenter's eyes reads every look as lower than it was (docs/device.md). The frames
+# labelled "not looking down" read at most 12.5 degrees below that line (`python -m tools.validate pitch`,
+# the camera near eye height). A session whose eyes never came up to it, nine readings in ten further
+# below, cannot tell a presenter who read throughout from an attentive one under a high camera: its
+# looking-down finding is kept as a hint (info) with the caveat said, never pressed as a warning.
+LEVEL_GAZE_MAX_DEG = 12.5
+CAVEATS: dict[str, str] = {
+    "eyes_never_level": "Your eyes never came up to the camera's line: if the camera sits above your eye "
+                        "level, every look reads lower than it was.",
+}
 
 
 RULES: tuple[Rule, ...] = (
@@ -124,6 +136,7 @@ class Finding:
     message: str
     excess: float  # log odds ratio past the threshold: the ranking key
     basis: dict[str, Any] | None = None  # {"frames": judged, "share": judged / in view}
+    caveat: str | None = None  # a key of CAVEATS: why the finding is held back (its sentence ends the message)
 
     def to_dict(self) -> dict[str, Any]:
         """The schema-v1 form (without the ranking key)."""
@@ -137,6 +150,8 @@ class Finding:
         }
         if self.basis is not None:
             d["basis"] = dict(self.basis)
+        if self.caveat is not None:
+            d["caveat"] = self.caveat
         return d
 
 
@@ -319,6 +334,17 @@ def not_judged(metrics: Mapping[str, Any], emotion: Mapping[str, Any] | None, pr
 # --- the rules ------------------------------------------------------------------------------------
 
 
+def caveat_of(rule: Rule, metrics: Mapping[str, Any]) -> str | None:
+    """The caveat that holds a firing rule's finding back to info, if any (see `LEVEL_GAZE_MAX_DEG`)."""
+    if rule.code != "looking_down":
+        return None
+    eyes = metrics.get("eyes_pitch")
+    p10 = eyes.get("p10") if isinstance(eyes, Mapping) else None
+    if isinstance(p10, (int, float)) and p10 > LEVEL_GAZE_MAX_DEG:
+        return "eyes_never_level"
+    return None
+
+
 def _value_of(rule: Rule, metrics: Mapping[str, Any], emotion: Mapping[str, Any] | None, present: int | None,
               cfg: FeedbackConfig, rate_hz: float | None) -> tuple[float, int, dict[str, Any]] | None:  # fmt: skip
     """(share, the evidence it rests on (`evidence`), basis) of the rule's metric, or None when it was
@@ -374,8 +400,13 @@ def evaluate(
             continue
         excess = excess_past(value, threshold, rule.direction)
         message = rule.message.format(value=_pct(value), threshold=_pct(threshold))
-        found.append(Finding(rule.code, severity_of(excess, rule.max_severity), rule.source, value, threshold,
-                             message, excess, basis))
+        caveat = caveat_of(rule, metrics)
+        cap = rule.max_severity
+        if caveat is not None:
+            message += " " + CAVEATS[caveat]
+            cap = "info"
+        found.append(Finding(rule.code, severity_of(excess, cap), rule.source, value, threshold,
+                             message, excess, basis, caveat))
     found.sort(key=lambda f: (-_RANK[f.severity], -f.excess))  # stable: ties keep the rule order
     return found[: cfg.max_findings]
 

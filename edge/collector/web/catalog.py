@@ -2,7 +2,7 @@
 
 Extracts every marked string of the dashboard (templates: `_()`, `gettext`, `ngettext`; Python under
 edge/collector/web: `gettext`, `ngettext`, `N_`) plus the sentences of the feedback rules
-(`edge.session.feedback.RULES`, shown translated on the session page), writes `locale/messages.pot`,
+(`edge.session.feedback.RULES` and `CAVEATS`, shown translated on the session page), writes `locale/messages.pot`,
 merges it into each language's `.po` (new strings empty, dropped ones removed, changed ones marked
 fuzzy, which the dashboard does not use), and lists what still needs a translation. `--check` changes
 nothing and exits 1 when a translation is missing or stale (tests/test_dashboard.py runs it).
@@ -30,7 +30,7 @@ OPTIONS = {"**/templates/**.html": {"extensions": "jinja2.ext.i18n", "trim_block
 
 def template() -> Catalog:
     """Every msgid the dashboard shows, with where it comes from."""
-    from edge.session.feedback import RULES
+    from edge.session.feedback import CAVEATS, RULES
 
     cat = Catalog(project="ppt-edge", domain=DOMAIN, fuzzy=False)
     for filename, lineno, message, comments, context in extract_from_dir(
@@ -41,6 +41,9 @@ def template() -> Catalog:
     for rule in RULES:
         cat.add(rule.message, locations=[("edge/session/feedback.py", 0)],
                 auto_comments=[f"feedback rule {rule.code}: {{value}} and {{threshold}} are percentages"])  # fmt: skip
+    for key, sentence in CAVEATS.items():
+        cat.add(sentence, locations=[("edge/session/feedback.py", 0)],
+                auto_comments=[f"caveat {key}: ends a finding's sentence"])
     return cat
 
 

@@ -19,7 +19,7 @@ from babel.support import NullTranslations
 from edge.collector.web import metrics as M
 from edge.collector.web.i18n import N_, format_clock, format_length, format_when, pct
 from edge.config import FeedbackConfig
-from edge.session.feedback import RULES
+from edge.session.feedback import CAVEATS, RULES
 
 SEVERITY = {"critical": N_("Critical"), "warning": N_("Warning"), "info": N_("Note")}
 ENDED_BY = {
@@ -121,7 +121,9 @@ def finding_sentence(f: Mapping[str, Any], locale: str, t: NullTranslations) -> 
     value, threshold = _num(f.get("value")), _num(f.get("threshold"))
     if locale == "en" or rule is None or value is None or threshold is None:
         return message or str(f.get("code", "?"))
-    return t.gettext(rule.message).format(value=pct(value), threshold=pct(threshold))
+    sentence = t.gettext(rule.message).format(value=pct(value), threshold=pct(threshold))
+    caveat = CAVEATS.get(str(f.get("caveat")))
+    return sentence + " " + t.gettext(caveat) if caveat else sentence
 
 
 def _finding(f: Mapping[str, Any], summary: Mapping[str, Any], targets: Mapping[str, M.Target],
