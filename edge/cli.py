@@ -10,6 +10,7 @@ journal adds them.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -86,6 +87,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     emotion = "on" if cfg.models.emotion else "off"
     print(f"config {where}: OK (pose {cfg.models.pose_variant}, emotion {emotion})")
     print(f"models: {cfg.models.dir} (from {models_dir_origin(cfg.models)})")
+    if cfg.analysis.screen_side is None:
+        print('note: analysis.screen_side is not set, so "turned to the screen" is not judged; set it to '
+              '"left" or "right", the screen\'s side as the presenter sees it')
     return EXIT_OK
 
 
@@ -97,6 +101,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from edge.session.report import render_report
 
     cfg = _load(args.config)
+    if args.screen_side is not None:
+        cfg = dataclasses.replace(cfg, analysis=dataclasses.replace(cfg.analysis, screen_side=args.screen_side))
     out = args.json if args.json is not None else Path(f"{Path(args.video).stem}.summary.json")
     result = analyze_video(Path(args.video), cfg, progress=None if not args.quiet else False,
                            rotation=args.rotate)
@@ -184,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--rotate", type=int, choices=QUARTER_TURNS, default=0, metavar="DEG",
                    help="turn the picture clockwise by 90, 180 or 270 degrees first: a camera mounted turned "
                         "(a phone's own rotation is applied already)")
+    a.add_argument("--screen-side", choices=["left", "right"],
+                   help="the screen's side as the presenter sees it (analysis.screen_side); without it "
+                        "\"turned to the screen\" is not judged")
     a.set_defaults(func=cmd_analyze)
 
     b = sub.add_parser("bench", help="per-stage timings, analysed fps against the bare model, CPU and memory")

@@ -66,7 +66,9 @@ class AnalysisConfig:
     emotion_every: int = 3  # run emotion on every Nth analysed frame
     min_face_px: int = 40  # smallest face box side (frame pixels) worth classifying
     min_keypoint_score: float = 0.3  # a keypoint below this counts as not seen
-    screen_side: Literal["left", "right"] = "left"  # side of the screen, as the presenter sees it
+    # side of the screen, as the presenter sees it; unset: "turned to the screen" is not judged (a guessed
+    # side would count the presenter's turns to the wrong side of the room)
+    screen_side: Literal["left", "right"] | None = None
     crop_tracking: bool = True  # MoveNet crop-region tracking between frames
     face_every: int = 3  # run the face landmark stage (head pose, gaze) on every Nth analysed frame
     min_face_landmark_px: int = 48  # smallest face box side (frame pixels) the landmark model reads reliably

@@ -20,6 +20,7 @@ from edge.analyze import FrameSampler, NoPersonError, VideoError, analyze_video,
 from edge.bench import KEEP, StageTimes, describe, run_bench
 from edge.config import load_config
 from edge.schema import validate_summary
+from edge.session.feedback import NEEDS
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +83,18 @@ def test_analyze_squats(
     assert m["hands_in_pockets"]["share"] < 0.1
     assert m["head_yaw"]["n"] > 50
     assert "Feedback" in stdout and "PPT Edge session" in stdout and str(out) in stdout
+    # No screen side in the config: "turned to the screen" is not judged, and the report says why
+    # rather than count her turns toward a guessed side of the room.
+    assert m["turned_to_screen"]["n"] == 0
+    reasons = {i["metric"]: i["reason"] for i in summary["not_judged"]}
+    assert reasons["turned_to_screen"] == NEEDS["screen"]
+    assert f"turned to the screen         not judged: {NEEDS['screen']}" in stdout
+    # --screen-side sets it for one run: every frame with a known yaw is judged (turned left, not 45 deg)
+    code, _, _ = run_cli(["analyze", str(videos_dir / "tfjs_pose_squats.mp4"), "--config", str(config),
+                          "--json", str(out), "--quiet", "--screen-side", "left"], capsys)
+    side = json.loads(out.read_text(encoding="utf-8"))
+    assert code == 0 and "turned_to_screen" not in {i["metric"] for i in side["not_judged"]}
+    assert side["metrics"]["turned_to_screen"] == {"kind": "share", "share": 0.0, "n": m["head_yaw"]["n"]}
 
 
 def test_analyze_webcam_clip(videos_dir: Path, config: Path, tmp_path: Path) -> None:
@@ -190,6 +203,11 @@ def test_check_ok_and_problems(config: Path, tmp_path: Path, capsys: pytest.Capt
     code, out, _ = run_cli(["check", "--config", str(config)], capsys)
     assert code == 0 and "OK" in out
     assert f"models: {load_config(config).models.dir} (from config models.dir)" in out  # says which it used
+    assert 'note: analysis.screen_side is not set, so "turned to the screen" is not judged' in out
+    sided = tmp_path / "sided.toml"
+    sided.write_text(config.read_text(encoding="utf-8") + '\n[analysis]\nscreen_side = "right"\n', encoding="utf-8")
+    code, out, _ = run_cli(["check", "--config", str(sided)], capsys)
+    assert code == 0 and "OK" in out and "screen_side" not in out
     broken = tmp_path / "broken.toml"
     broken.write_text(f'[models]\ndir = "{tmp_path / "none"}"\n[camera]\nbackend = "file"\n'
                       f'path = "{tmp_path / "rehearsal.mp4"}"\n', encoding="utf-8")

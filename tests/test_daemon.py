@@ -476,6 +476,9 @@ def test_a_stalled_camera_is_reported_in_the_status_never_a_crash(mosquitto, tmp
         sub.close()
     assert result.get("rc") == 0
     assert not thread.is_alive()
+    # no analysis.screen_side in this config: the start line says so, with the key
+    (up,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("daemon up:")]
+    assert up.endswith('screen side not set (analysis.screen_side: "turned to the screen" is not judged)')
 
 
 

@@ -9,6 +9,7 @@ from edge.config import FeedbackConfig
 from edge.session.feedback import (
     CAVEATS,
     LEVEL_GAZE_MAX_DEG,
+    NEEDS,
     RULES,
     evaluate,
     evaluate_stats,
@@ -233,6 +234,24 @@ def test_looking_down_is_only_a_hint_when_the_eyes_never_came_up_to_the_camera_s
     m = {**metrics({**GOOD, "arms_crossed": 0.9}), "eyes_pitch": eyes(30.0)}
     (f,) = evaluate(m, emotion(GOOD_EMOTION), CFG)
     assert (f.code, f.severity, f.caveat) == ("arms_crossed", "critical", None)
+
+
+def test_turned_to_screen_without_a_screen_side_is_not_judged_and_says_so():
+    """The head's yaw was read on every frame, but no turn was judged: only an unset
+    `analysis.screen_side` does that, and the reason names the key to set."""
+    present = 400
+    m = {**_context(present), **metrics({**GOOD}, n=present)}
+    m["head_yaw"] = {"kind": "continuous", "unit": "deg", "mean": 5.0, "p10": -20.0, "p50": 5.0, "p90": 30.0,
+                     "n": present}
+    m["turned_to_screen"] = {"kind": "share", "share": None, "n": 0}
+    reasons = {i["metric"]: i["reason"] for i in not_judged(m, emotion(GOOD_EMOTION), present, CFG)}
+    assert reasons["turned_to_screen"] == NEEDS["screen"] == (
+        'the screen\'s side is not set (analysis.screen_side = "left" or "right")')
+    assert "facing_audience" not in reasons
+    # with no yaw read either, the head is what was missing, not the setting
+    m["head_yaw"]["n"] = 0
+    reasons = {i["metric"]: i["reason"] for i in not_judged(m, emotion(GOOD_EMOTION), present, CFG)}
+    assert reasons["turned_to_screen"] != NEEDS["screen"]
 
 
 def test_not_judged_names_a_presenter_too_small_to_measure():

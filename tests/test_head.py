@@ -68,6 +68,10 @@ def test_facing_and_turned_to_screen_depend_on_the_screen_side():
     assert feats(right_turn, screen_side="left").turned_to_screen is False
     assert feats(POSES["turned_right_20"]).facing_audience is True
     assert feats(make_pose(hidden=(B.NOSE,))).turned_to_screen is None
+    # no screen side set: not judged (None), whichever way the head turns; facing is unaffected
+    for pose in (left_turn, right_turn, POSES["turned_right_20"]):
+        assert feats(pose, screen_side=None).turned_to_screen is None
+    assert feats(POSES["turned_right_20"], screen_side=None).facing_audience is True
 
 
 def test_back_to_audience_from_hidden_face_or_reversed_shoulders():

@@ -101,7 +101,7 @@ def _share(name: str, label: str, needs: tuple[str, ...] = (), postures: tuple[s
 GATES = ("size", "upright")
 SHARE_METRICS: tuple[MetricSpec, ...] = (
     _share("facing_audience", "facing the audience", (*GATES, "head")),
-    _share("turned_to_screen", "turned to the screen", (*GATES, "head")),
+    _share("turned_to_screen", "turned to the screen", (*GATES, "head", "screen")),
     _share("back_to_audience", "back to the audience", GATES),
     _share("looking_down", "looking down", (*GATES, "face")),
     _share("slouching", "slouching", (*GATES, "hips", "posture", "frontal")),

@@ -120,10 +120,11 @@ def keypoint_facing(pts: Points, yaw: float | None, back: bool | None, yaw_max: 
     return abs(yaw) <= yaw_max
 
 
-def turned_toward(yaw: float | None, screen_side: str, yaw_min: float) -> bool | None:
+def turned_toward(yaw: float | None, screen_side: str | None, yaw_min: float) -> bool | None:
     """Head turned toward the screen: yaw toward `screen_side` (as the presenter sees it) >= min.
-    None when the yaw is unknown (a back fully turned is `back_to_audience`)."""
-    if yaw is None:
+    None when the yaw is unknown (a back fully turned is `back_to_audience`) or the screen's side is
+    not set: a guessed side would count turns to the wrong side of the room."""
+    if yaw is None or screen_side is None:
         return None
     toward = 1.0 if screen_side == "left" else -1.0  # + yaw is a turn to the presenter's own left
     return toward * yaw >= yaw_min
@@ -198,7 +199,7 @@ def read_head(
     body: Body | None,
     reading: HeadReading | None,
     *,
-    screen_side: str,
+    screen_side: str | None,
     facing_yaw_max: float,
     turned_yaw_min: float,
     down_deg: float,

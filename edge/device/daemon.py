@@ -227,8 +227,9 @@ class Daemon(SessionKeeping, StatusReporting):
             self.publisher = None
             raise SetupError(f"mqtt: {exc}") from None
         logger.info(
-            "daemon up: device %s, camera %s, analysing at %g fps, MQTT %s:%d",
+            "daemon up: device %s, camera %s, analysing at %g fps, MQTT %s:%d, screen side %s",
             cfg.device.id, cfg.camera.backend, cfg.analysis.fps, cfg.mqtt.host, cfg.mqtt.port,
+            cfg.analysis.screen_side or 'not set (analysis.screen_side: "turned to the screen" is not judged)',
         )
         self._recover()
 

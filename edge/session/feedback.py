@@ -241,6 +241,11 @@ def _missing_share(metrics: Mapping[str, Any], need: str, present: int) -> float
         return max(0.0, 1.0 - sn[1] / present - gated)
     if need == "face" and (sn := _share_n(metrics, "head_from_face")):
         return 1.0 - sn[0] * sn[1] / present
+    if need == "screen" and (sn := _share_n(metrics, "turned_to_screen")):
+        # the head's yaw was known (`head_yaw`) but no turn judged: only an unset screen side does that
+        yaw = metrics.get("head_yaw")
+        known = int(yaw.get("n") or 0) if isinstance(yaw, Mapping) else 0
+        return 1.0 if known > 0 and sn[1] == 0 else 0.0
     return None
 
 
@@ -254,6 +259,7 @@ NEEDS: dict[str, str] = {
     "frontal": "torso turned away from the camera in {p} of frames",
     "head": "head not seen in {p} of frames",
     "face": "face too small or hidden to read the head's tilt in {p} of frames",
+    "screen": "the screen's side is not set (analysis.screen_side = \"left\" or \"right\")",
 }
 # When no need explains it: what else keeps the metric from being judged.
 FALLBACK: dict[str, str] = {
