@@ -261,7 +261,7 @@ def score(pairs: Iterable[Aligned]) -> Table:
 SUPPORTED = "supported"
 CONTRADICTED = "contradicted"
 UNVERIFIABLE = "unverifiable"
-CHECKED_SEVERITIES = ("warning", "critical")
+CHECKED_SEVERITIES = ("warning", "critical")  # a contradicted finding of these fails `--strict`
 
 
 def check_finding(finding: dict[str, Any], labels: Sequence[FrameLabel], min_labelled: int) -> dict[str, Any]:
@@ -361,15 +361,11 @@ def check_emotion_finding(finding: dict[str, Any], labels: Sequence[FrameLabel],
 
 def check_findings(findings: Sequence[dict[str, Any]], labels: Sequence[FrameLabel],
                    min_labelled: int) -> list[dict[str, Any]]:  # fmt: skip
-    """`check_finding` (or `check_emotion_finding`) for every finding; info findings are listed with
-    verdict "not checked"."""
+    """`check_finding` (or `check_emotion_finding`) for every finding, info ones too: a hint the labels
+    contradict is still false, though only a contradicted warning or critical fails `--strict`
+    (`CHECKED_SEVERITIES`)."""
     out = []
     for f in findings:
-        if f.get("severity") in CHECKED_SEVERITIES:
-            check = check_emotion_finding if str(f.get("metric", "")).startswith(EMOTION_PREFIX) else check_finding
-            out.append(check(f, labels, min_labelled))
-        else:
-            out.append({"code": f.get("code"), "severity": f.get("severity"), "metric": f.get("metric"),
-                        "value": f.get("value"), "threshold": f.get("threshold"), "verdict": "not checked",
-                        "message": f.get("message", "")})
+        check = check_emotion_finding if str(f.get("metric", "")).startswith(EMOTION_PREFIX) else check_finding
+        out.append(check(f, labels, min_labelled))
     return out

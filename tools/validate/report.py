@@ -108,9 +108,13 @@ def markdown(results: Sequence[ClipResult], title: str = "Validation against the
     if bad:
         lines += ["", f"**{len(bad)} finding(s) CONTRADICTED by the labels:**"]
         lines += [f"- {cid}: [{f['severity']}] `{f['code']}` ({f['message']})" for cid, f in bad]
+    hints = contradicted(results, pressed=False)
+    if hints:
+        lines += ["", f"{len(hints)} info finding(s) contradicted by the labels (hints: `--strict` does not fail):"]
+        lines += [f"- {cid}: [{f['severity']}] `{f['code']}` ({f['message']})" for cid, f in hints]
     unchecked = [(r.run.clip.id, f) for r in results for f in r.findings if f.get("verdict") == UNVERIFIABLE]
     if unchecked:
-        lines += ["", f"{len(unchecked)} warning/critical finding(s) the labels cannot check:"]
+        lines += ["", f"{len(unchecked)} finding(s) the labels cannot check:"]
         lines += [f"- {cid}: [{f['severity']}] `{f['code']}` ({f.get('reason', '')})" for cid, f in unchecked]
     lines += ["", "## All clips pooled", ""]
     lines += metric_table(total)
@@ -223,5 +227,6 @@ def as_json(results: Sequence[ClipResult], bounds: dict[str, Any]) -> dict[str, 
         "pooled": pooled(results).as_dict(),
         "clips": [r.as_dict() for r in results],
         "contradicted": [{"clip": cid, **f} for cid, f in contradicted(results)],
+        "contradicted_info": [{"clip": cid, **f} for cid, f in contradicted(results, pressed=False)],
         "bounds": bounds,
     }

@@ -14,6 +14,7 @@ from edge.config import Config
 from tools.validate.expression import model_class3
 from tools.validate.labels import Clip, mirrored, verify_file
 from tools.validate.metrics import (
+    CHECKED_SEVERITIES,
     CONTRADICTED,
     Aligned,
     Table,
@@ -121,8 +122,11 @@ def pooled(results: Sequence[ClipResult]) -> Table:
     return total
 
 
-def contradicted(results: Sequence[ClipResult]) -> list[tuple[str, dict[str, Any]]]:
-    return [(r.run.clip.id, f) for r in results for f in r.findings if f.get("verdict") == CONTRADICTED]
+def contradicted(results: Sequence[ClipResult], pressed: bool = True) -> list[tuple[str, dict[str, Any]]]:
+    """(clip, finding) of every finding the labels contradict: the warnings and criticals (`pressed`),
+    or else the info ones."""
+    return [(r.run.clip.id, f) for r in results for f in r.findings
+            if f.get("verdict") == CONTRADICTED and (f.get("severity") in CHECKED_SEVERITIES) == pressed]
 
 
 def failures(results: Sequence[ClipResult], min_accuracy: float, min_coverage: float,
