@@ -92,7 +92,74 @@ def open_video(path: Path, decode_threads: int | None = DECODE_THREADS) -> tuple
         fps=float(cap.get(cv2.CAP_PROP_FPS) or 0.0),
         frames=max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)),
     )
+    if info.frames <= 1 and cv2.haveImageReader(str(path)):
+        upright = turned_photo(path)
+        if upright is not None:
+            cap.release()
+            h, w = upright.shape[:2]
+            return StillImage(upright, info.fps), VideoInfo(path, w, h, info.fps, 1)
     return cap, info
+
+
+def turned_photo(path: Path) -> np.ndarray | None:
+    """A photo turned upright by its EXIF orientation, or None when the flag changes nothing.
+
+    A phone stores a portrait photo sideways with an orientation flag, which `cv2.imread` applies and
+    OpenCV's video reader (how `open_video` reads a photo, as a one-frame recording) does not: every
+    feature would read the picture's up as the presenter's and measure a lying-down presenter. Photos
+    without the flag keep the video reader's decoding."""
+    upright = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    stored = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    if upright is None or stored is None:
+        return None
+    if upright.shape == stored.shape and np.array_equal(upright, stored):
+        return None
+    return upright
+
+
+class StillImage:
+    """One decoded picture behind the part of `cv2.VideoCapture`'s interface the readers use
+    (`FrameSampler`, the bench): one frame, then the end."""
+
+    def __init__(self, image: np.ndarray, fps: float = 0.0) -> None:
+        self._image = image
+        self._fps = fps
+        self._pos = 0  # frames grabbed
+
+    def isOpened(self) -> bool:  # noqa: N802 - OpenCV's name
+        return True
+
+    def grab(self) -> bool:
+        if self._pos >= 1:
+            return False
+        self._pos += 1
+        return True
+
+    def retrieve(self, image: np.ndarray | None = None) -> tuple[bool, np.ndarray | None]:
+        if self._pos != 1:
+            return False, None
+        if image is not None and image.shape == self._image.shape and image.dtype == self._image.dtype:
+            np.copyto(image, self._image)
+            return True, image
+        return True, self._image.copy()
+
+    def read(self, image: np.ndarray | None = None) -> tuple[bool, np.ndarray | None]:
+        return self.retrieve(image) if self.grab() else (False, None)
+
+    def get(self, prop: int) -> float:
+        h, w = self._image.shape[:2]
+        values = {cv2.CAP_PROP_FRAME_WIDTH: w, cv2.CAP_PROP_FRAME_HEIGHT: h, cv2.CAP_PROP_FPS: self._fps,
+                  cv2.CAP_PROP_FRAME_COUNT: 1, cv2.CAP_PROP_POS_FRAMES: self._pos, cv2.CAP_PROP_POS_MSEC: 0.0}
+        return float(values.get(prop, 0.0))
+
+    def set(self, prop: int, value: float) -> bool:
+        if prop == cv2.CAP_PROP_POS_FRAMES and value in (0, 1):
+            self._pos = int(value)
+            return True
+        return False
+
+    def release(self) -> None:
+        pass
 
 
 class FrameSampler:

@@ -231,3 +231,46 @@ def test_a_phone_s_rotation_flag_is_applied_before_the_analysis(videos_dir: Path
     upright = analyze_video(flagged, cfg, progress=False).summary
     assert upright["metrics"]["upright"]["share"] > 0.9
     assert not any(item["reason"].startswith("presenter not upright") for item in upright["not_judged"])
+
+
+def _exif_jpeg(image: np.ndarray, orientation: int, path: Path) -> None:
+    """`image` stored as a JPEG with an EXIF orientation flag (TIFF tag 0x0112), as a camera writes it."""
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    assert ok
+    tiff = b"II*\x00" + struct.pack("<IH", 8, 1) + struct.pack("<HHII", 0x0112, 3, 1, orientation) + b"\x00" * 4
+    app1 = b"Exif\x00\x00" + tiff
+    data = buf.tobytes()
+    path.write_bytes(data[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + data[2:])
+
+
+@pytest.mark.parametrize(("orientation", "stored_as"), [(6, cv2.ROTATE_90_COUNTERCLOCKWISE), (3, cv2.ROTATE_180),
+                                                        (8, cv2.ROTATE_90_CLOCKWISE)])
+def test_a_photo_s_exif_orientation_is_applied_before_the_analysis(images_dir: Path, tmp_path: Path, cfg: Config,
+                                                                   analyzer: FrameAnalyzer, orientation: int,
+                                                                   stored_as: int) -> None:  # fmt: skip
+    """A phone stores a portrait photo sideways (or upside down) with an EXIF orientation flag, which
+    OpenCV's video reader ignores: the presenter would be analysed lying down. The photo is turned
+    upright by its flag first, and reads as the upright photo does."""
+    original = images_dir / "tfjs_portrait.jpg"
+    upright_px = cv2.imread(str(original))
+    photo = tmp_path / f"phone_{orientation}.jpg"
+    _exif_jpeg(cv2.rotate(upright_px, stored_as), orientation, photo)
+    raw = cv2.VideoCapture(str(photo))
+    ok, as_stored = raw.read()
+    raw.release()
+    stored = cv2.rotate(upright_px, stored_as)
+    assert ok and as_stored.shape == stored.shape  # the video reader alone reads it as stored
+    assert float(np.mean(np.abs(as_stored.astype(np.int16) - stored))) < 3.0
+    cap, info = open_video(photo)
+    ok, frame = cap.read()
+    cap.release()
+    assert ok and frame.shape == upright_px.shape and (info.width, info.height, info.frames) == (820, 1024, 1)
+    assert float(np.mean(np.abs(frame.astype(np.int16) - upright_px))) < 3.0  # JPEG coded once more, upright
+    want = analyze_video(original, cfg, analyzer, progress=False).summary
+    got = analyze_video(photo, cfg, analyzer, progress=False).summary
+    assert got["metrics"]["upright"]["share"] == want["metrics"]["upright"]["share"] == 1.0
+    assert got["posture"] == want["posture"]
+    # a photo without the flag keeps OpenCV's video reader (the labelled photos are read as before)
+    cap, _ = open_video(original)
+    cap.release()
+    assert isinstance(cap, cv2.VideoCapture)
