@@ -86,6 +86,42 @@ def test_emotion_accuracy_matches_card(fer_dir: Path, manifest: dict) -> None:
     assert np.abs(score.confusion7 - np.array(recorded["confusion7"])).sum() <= 0.01 * score.n
 
 
+def test_emotion_is_measured_on_a_folder_of_face_images(fer_dir: Path, tmp_path: Path) -> None:
+    """Faces not in FER2013's arrays come as images in class folders: 140 real public-test faces
+    written so (half as 48x48 grey PNG, half as 96x96 colour PNG, shrunk back on reading) score exactly
+    as the same faces from the .npz; folder names are matched case-insensitively with the usual
+    aliases; a wrong folder name and a look-alike .npz are refused by name."""
+    import cv2
+
+    from tools.quantize.evaluate_emotion import evaluate_emotion
+    from tools.quantize.fer import CLASSES7, load_fer
+    from tools.quantize.sources import SourceError
+
+    x, y, _ = load_fer(fer_dir / "public_test.npz")
+    pick = np.concatenate([np.flatnonzero(y == k)[:20] for k in range(7)])
+    names = {k: c for k, c in enumerate(CLASSES7)} | {3: "Happiness", 4: "SAD"}
+    folder = tmp_path / "faces"
+    for i in pick:
+        d = folder / names[int(y[i])]
+        d.mkdir(parents=True, exist_ok=True)
+        face = x[i] if i % 2 else cv2.cvtColor(cv2.resize(x[i], (96, 96), interpolation=cv2.INTER_NEAREST),
+                                               cv2.COLOR_GRAY2BGR)
+        cv2.imwrite(str(d / f"{i:05d}.png"), face)
+    arrays = tmp_path / "public_test.npz"  # the shared split's name, other contents
+    np.savez(arrays, x=x[pick], y=y[pick])
+    model = MODELS / "emotion_int8.tflite"
+    from_folder = evaluate_emotion(model, folder)
+    from_arrays = evaluate_emotion(model, arrays, check=False)
+    assert from_folder.n == from_arrays.n == 140
+    assert np.array_equal(from_folder.confusion7, from_arrays.confusion7)
+    assert from_folder.accuracy7 == from_arrays.accuracy7 > 0.3
+    with pytest.raises(SourceError, match="does not match the expected"):
+        evaluate_emotion(model, arrays)  # a build or a recorded number needs the shared file itself
+    (folder / "bored").mkdir()
+    with pytest.raises(SourceError, match="bored: not an emotion class folder"):
+        evaluate_emotion(model, folder)
+
+
 @pytest.mark.parametrize("variant", ["lightning", "thunder"])
 def test_int8_keypoints_follow_float_model(variant: str, shared_dir: Path, images_dir: Path) -> None:
     from edge.analysis.imaging import letterbox

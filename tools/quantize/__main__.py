@@ -166,10 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("--manifest", type=Path, required=True)
     ca.set_defaults(func=cmd_cards)
 
-    ee = sub.add_parser("evaluate-emotion", help="7- and 3-class accuracy of emotion models on a FER2013 split")
+    ee = sub.add_parser("evaluate-emotion", help="7- and 3-class accuracy of emotion models on a FER2013 split, "
+                        "or on a folder of face images in class subfolders (angry/, happy/, ...)")
     ee.add_argument("--model", type=Path, action="append", required=True,
                     help="a .tflite model, or the TF.js mini-Xception model.json (baseline); repeatable")
-    ee.add_argument("--data", type=Path, required=True)
+    ee.add_argument("--data", type=Path, required=True,
+                    help="a FER2013 .npz (x N×48×48 uint8, y 0..6), or a folder with one subfolder of face images "
+                         "per class, named angry, disgust, fear, happy, sad, surprise, neutral")
     ee.add_argument("--limit", type=int)
     ee.add_argument("--manifest", type=Path, help="record the result in this manifest ...")
     ee.add_argument("--entry", default="emotion_int8.tflite", help="... under this model's entry ...")

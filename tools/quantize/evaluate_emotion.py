@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.quantize.fer import CLASSES3, CLASSES7, FOLD3, load_fer
+from tools.quantize.fer import CLASSES3, CLASSES7, FOLD3, load_faces
 from tools.quantize.sources import SourceError, check_source
 
 logger = logging.getLogger(__name__)
@@ -111,8 +111,10 @@ def baseline_predictor(model_json: Path) -> Callable[[np.ndarray], np.ndarray]:
     return predict
 
 
-def evaluate_emotion(model: Path, data: Path, *, limit: int | None = None) -> EmotionScore:
-    x, y, _ = load_fer(data, limit=limit)
+def evaluate_emotion(model: Path, data: Path, *, limit: int | None = None, check: bool = True) -> EmotionScore:
+    """Accuracy of `model` on `data`: a FER2013 .npz, or a folder of face images in class subfolders
+    (`tools.quantize.fer.load_faces`); `check` False takes any .npz (its hash is not compared)."""
+    x, y, _ = load_faces(data, limit=limit, check=check)
     if model.suffix == ".json":
         predict = baseline_predictor(model)
     elif model.suffix == ".tflite":
