@@ -35,6 +35,24 @@ def test_recovers_known_angles_exactly_without_noise(angles: tuple[float, float,
     assert got.distance == pytest.approx(90.0, rel=1e-3)
 
 
+@pytest.mark.parametrize("angles", ANGLES)
+def test_a_small_face_in_a_large_frame_is_read_not_raised(angles: tuple[float, float, float]) -> None:
+    """A face about 8 px across its landmarks' spread in a 6000x4000 frame (a small presenter in a
+    wide, sharp camera): SQPnP asserts on such points (OpenCV's "point_coordinate_variance" error,
+    which ended a whole analysis); the reading comes from EPnP instead, as exact as ever, and points
+    that no solver takes give None."""
+    import cv2
+
+    w, h = 6000, 4000
+    pts = hp.project_canonical(angles, (0.0, 0.0, 3000.0), w, h)
+    with pytest.raises(cv2.error):
+        cv2.solvePnP(hp.PNP_POINTS, np.ascontiguousarray(pts), hp.camera_matrix(w, h), None, flags=cv2.SOLVEPNP_SQPNP)
+    got = hp.solve_head_pose(pts, w, h)
+    assert got is not None
+    assert (got.yaw_deg, got.pitch_deg, got.roll_deg) == pytest.approx(angles, abs=0.05)
+    assert hp.solve_head_pose(np.full_like(pts, 100.0), w, h) is None  # all in one point
+
+
 def test_recovers_angles_within_tolerance_with_landmark_noise() -> None:
     """1.5 px of landmark noise on a face of about 100 px (a 90 cm-wide view): within 4 degrees."""
     rng = np.random.default_rng(7)

@@ -143,14 +143,31 @@ def angles_from_rotation(rot: np.ndarray, translation: np.ndarray | None = None)
     return math.degrees(yaw), math.degrees(pitch), math.degrees(roll)
 
 
+MIN_SPREAD_PX = 1.0  # landmarks spread less than this (std, pixels) hold no head pose to solve for
+
+
 def solve_head_pose(image_points: np.ndarray, width: int, height: int) -> HeadAngles | None:
     """Head angles from the frame positions (N x 2) of the `PNP_IDS` landmarks, by `cv2.solvePnP`
     (SQPnP, a global solver: no initial guess to go wrong) against the canonical face. None when the
-    solver fails or puts the face behind the camera."""
+    solver fails or puts the face behind the camera.
+
+    SQPnP refuses points that span a tiny angle of the view (an assertion on their variance in
+    normalised coordinates): a face of a few dozen pixels in a 4K frame. EPnP, which agrees with it
+    where both run, takes over there; points within a pixel of each other (`MIN_SPREAD_PX`) or that a
+    solver still refuses give None, never an exception that would end the analysis."""
     pts = np.ascontiguousarray(np.asarray(image_points, dtype=np.float64).reshape(-1, 2))
     if pts.shape[0] != len(PNP_IDS) or not np.all(np.isfinite(pts)):
         raise ValueError(f"solve_head_pose: expected {len(PNP_IDS)} finite points, got {pts.shape}")
-    ok, rvec, tvec = cv2.solvePnP(PNP_POINTS, pts, camera_matrix(width, height), None, flags=cv2.SOLVEPNP_SQPNP)
+    if float(pts.std(axis=0).max()) < MIN_SPREAD_PX:
+        return None
+    cam = camera_matrix(width, height)
+    try:
+        ok, rvec, tvec = cv2.solvePnP(PNP_POINTS, pts, cam, None, flags=cv2.SOLVEPNP_SQPNP)
+    except cv2.error:
+        try:
+            ok, rvec, tvec = cv2.solvePnP(PNP_POINTS, pts, cam, None, flags=cv2.SOLVEPNP_EPNP)
+        except cv2.error:
+            return None
     if not ok or tvec is None or float(tvec[2, 0]) <= 0.0:
         return None
     rot, _ = cv2.Rodrigues(rvec)
