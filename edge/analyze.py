@@ -351,7 +351,9 @@ def analyze_video(
     if stats.analysed == 0:
         raise VideoError(f"cannot read {path}: no frame could be decoded")
     if stats.with_person == 0:
-        raise NoPersonError(f"no person found in {path} ({stats.analysed} frames analysed)")
+        raise NoPersonError(f"no person found in {path} ({stats.analysed} frames analysed); the pose model "
+                            "finds a presenter by the joints (a face alone is not enough) and needs them to "
+                            "fill enough of the picture: for a wide view set analysis.stage")
     duration = max(stats.duration(), 0.0)
     cut = cut_short_warning(info, sampler.grabbed, sampler.last_t)
     if cut is not None:

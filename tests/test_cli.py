@@ -169,7 +169,9 @@ def test_video_without_a_person(config: Path, tmp_path: Path, capsys: pytest.Cap
     code, _, err = run_cli(["analyze", str(video), "--config", str(config), "--quiet",
                             "--json", str(tmp_path / "o.json")], capsys)
     assert code == 2
-    assert err.strip() == f"ppt-edge: no person found in {video} (20 frames analysed)"
+    assert err.strip() == (f"ppt-edge: no person found in {video} (20 frames analysed); the pose model finds a "
+                           "presenter by the joints (a face alone is not enough) and needs them to fill enough of "
+                           "the picture: for a wide view set analysis.stage")
     assert not (tmp_path / "o.json").exists()
     with pytest.raises(NoPersonError):
         analyze_video(video, load_config(config), progress=False)
