@@ -364,3 +364,28 @@ def test_listen_serve_stores_and_shows_in_one_process(tmp_path: Path, summaries:
         _, err = proc.communicate(timeout=15)
     assert proc.returncode == 0, err
     assert f"dashboard: http://127.0.0.1:{port}/sessions" in err
+
+
+def test_not_judged_reasons_are_shown_in_the_page_s_language(summaries: list[dict[str, Any]]) -> None:
+    """The device writes why a measure was not judged in English, from a fixed set of sentences
+    (`REASON_TEMPLATES`); the Korean page shows each in Korean with its numbers, the English page as
+    stored, and a sentence this collector does not know (a newer device) as it came."""
+    from edge.collector.web.session_view import reason_sentence
+    from edge.session.feedback import REASON_TEMPLATES
+
+    en, ko = translations("en"), translations("ko")
+    sample = {"p": "92%", "c": "17%", "n": "17", "counted": "6", "minimum": "50"}
+    for template in REASON_TEMPLATES:
+        reason = template.format(**sample)
+        assert reason_sentence(reason, en) == reason
+        korean = reason_sentence(reason, ko)
+        assert korean != reason and not any(w in korean for w in ("frames", "view", "judged", "only"))
+        assert all(v in korean for k, v in sample.items() if "{" + k + "}" in template), (template, korean)
+    # every reason of the real sessions is one of them (the page never falls back to English on them)
+    reasons = [i["reason"] for s in summaries for i in s["not_judged"]]
+    assert reasons and all(reason_sentence(r, ko) != r for r in reasons), reasons
+    s = summaries[-1]  # the seated session: seven measures not judged
+    v = session_view(s, "ko", ko)
+    assert [reason for _, reason in v.not_judged] == [reason_sentence(i["reason"], ko) for i in s["not_judged"]]
+    assert "프레임의 99%에서 발표자가 앉아 있었습니다" in " ".join(reason for _, reason in v.not_judged)
+    assert reason_sentence("a reason from a newer device", ko) == "a reason from a newer device"

@@ -195,18 +195,26 @@ def evidence(n: int, rate_hz: float | None) -> int:
     return round(n * EVIDENCE_FPS / rate_hz)
 
 
+# Too little evidence: (what was counted, whether the rate scaled it) -> the reason's sentence.
+_COUNTED = {"frames": "judged on only {n} frames", "frame": "judged on only {n} frame",
+            "faces classified": "only {n} faces classified", "face classified": "only {n} face classified"}
+TOO_FEW: dict[tuple[str, bool], str] = {
+    (what, scaled): lead + (", which count as {counted} at the analysed rate" if scaled else "")
+    + " (at least {minimum} needed)"
+    for what, lead in _COUNTED.items() for scaled in (False, True)
+}
+NEVER_IN_VIEW = "the presenter was never in view"
+# Judged on too small a share of the frames in view, with no need or fallback to name (singular, plural).
+SHARE_TOO_SMALL = ("judged on only {n} frame ({c} of the time in view)",
+                   "judged on only {n} frames ({c} of the time in view)")
+
+
 def _too_few(n: int, counted: int, minimum: int, what: str) -> str:
-    if counted == n:
-        return f"only {n} {what} (at least {minimum} needed)"
-    return f"only {n} {what}, which count as {counted} at the analysed rate (at least {minimum} needed)"
+    return TOO_FEW[(what, counted != n)].format(n=n, counted=counted, minimum=minimum)
 
 
 def _pct(x: float) -> str:
     return f"{x * 100:.0f}%"
-
-
-def _frames(n: int) -> str:
-    return "1 frame" if n == 1 else f"{n} frames"
 
 
 # --- what a metric needs, and why it was not judged ------------------------------------------------
@@ -293,14 +301,14 @@ def judge(name: str, metrics: Mapping[str, Any], present: int | None, cfg: Feedb
     sn = _share_n(metrics, name)
     n = 0 if sn is None else sn[1]
     if present is not None and present <= 0:
-        return Judgement(name, n, None, False, "the presenter was never in view")
+        return Judgement(name, n, None, False, NEVER_IN_VIEW)
     share = None if present is None else n / present
     enough_share = share is None or share >= cfg.min_judged_share
     counted = evidence(n, rate_hz)
     if counted >= cfg.min_frames and enough_share:
         return Judgement(name, n, share, True, None)
     if enough_share:  # a short session: what was seen is fine, there is just too little of it
-        reason = "judged on " + _too_few(n, counted, cfg.min_frames, "frame" if n == 1 else "frames")
+        reason = _too_few(n, counted, cfg.min_frames, "frame" if n == 1 else "frames")
         return Judgement(name, n, share, False, reason)
     assert present is not None and share is not None
     missing = 1.0 - share
@@ -311,8 +319,8 @@ def judge(name: str, metrics: Mapping[str, Any], present: int | None, cfg: Feedb
     if known and top >= 0.5 * missing:
         need, f = next((need, f) for need, f in known if f >= 0.9 * top)
         return Judgement(name, n, share, False, NEEDS[need].format(p=_pct(f)))
-    text = FALLBACK.get(name, "judged on only {n} ({c} of the time in view)")
-    return Judgement(name, n, share, False, text.format(p=_pct(missing), n=_frames(n), c=_pct(share)))
+    text = FALLBACK.get(name, SHARE_TOO_SMALL[n != 1])
+    return Judgement(name, n, share, False, text.format(p=_pct(missing), n=n, c=_pct(share)))
 
 
 def judgements(metrics: Mapping[str, Any], present: int | None, cfg: FeedbackConfig | None = None,
@@ -335,6 +343,12 @@ def not_judged(metrics: Mapping[str, Any], emotion: Mapping[str, Any] | None, pr
         out.append({"metric": "emotion", "reason": _too_few(faces, counted, cfg.min_emotion_frames,
                                                             "face classified" if faces == 1 else "faces classified")})
     return out
+
+
+# Every sentence a `not_judged` reason is made of, its numbers as {fields}: the collector matches a
+# stored reason against them to show it in the page's language (`edge.collector.web.session_view`).
+REASON_TEMPLATES: tuple[str, ...] = (NEVER_IN_VIEW, *NEEDS.values(), *FALLBACK.values(), *SHARE_TOO_SMALL,
+                                     *TOO_FEW.values())
 
 
 # --- the rules ------------------------------------------------------------------------------------

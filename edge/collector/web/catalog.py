@@ -1,10 +1,11 @@
 """Keep the translations complete: `python -m edge.collector.web.catalog [--check]`.
 
 Extracts every marked string of the dashboard (templates: `_()`, `gettext`, `ngettext`; Python under
-edge/collector/web: `gettext`, `ngettext`, `N_`) plus the sentences of the feedback rules
-(`edge.session.feedback.RULES` and `CAVEATS`, shown translated on the session page), writes `locale/messages.pot`,
-merges it into each language's `.po` (new strings empty, dropped ones removed, changed ones marked
-fuzzy, which the dashboard does not use), and lists what still needs a translation. `--check` changes
+edge/collector/web: `gettext`, `ngettext`, `N_`) plus the sentences of the feedback rules, their
+caveats and the not-judged reasons (`edge.session.feedback.RULES`, `CAVEATS`, `REASON_TEMPLATES`, shown
+translated on the session page), writes `locale/messages.pot`, merges it into each language's `.po`
+(new strings empty, dropped ones removed, changed ones marked fuzzy, which the dashboard does not use),
+and lists what still needs a translation. `--check` changes
 nothing and exits 1 when a translation is missing or stale (tests/test_dashboard.py runs it).
 """
 
@@ -30,7 +31,7 @@ OPTIONS = {"**/templates/**.html": {"extensions": "jinja2.ext.i18n", "trim_block
 
 def template() -> Catalog:
     """Every msgid the dashboard shows, with where it comes from."""
-    from edge.session.feedback import CAVEATS, RULES
+    from edge.session.feedback import CAVEATS, REASON_TEMPLATES, RULES
 
     cat = Catalog(project="ppt-edge", domain=DOMAIN, fuzzy=False)
     for filename, lineno, message, comments, context in extract_from_dir(
@@ -44,6 +45,9 @@ def template() -> Catalog:
     for key, sentence in CAVEATS.items():
         cat.add(sentence, locations=[("edge/session/feedback.py", 0)],
                 auto_comments=[f"caveat {key}: ends a finding's sentence"])
+    for template in REASON_TEMPLATES:
+        cat.add(template, locations=[("edge/session/feedback.py", 0)],
+                auto_comments=["why a measure was not judged: {p} {c} are percentages, {n} {counted} {minimum} counts"])
     return cat
 
 

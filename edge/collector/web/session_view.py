@@ -10,6 +10,7 @@ under its own name; nothing here raises on an odd value (it shows "?" or leaves 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +20,7 @@ from babel.support import NullTranslations
 from edge.collector.web import metrics as M
 from edge.collector.web.i18n import N_, format_clock, format_length, format_when, pct
 from edge.config import FeedbackConfig
-from edge.session.feedback import CAVEATS, RULES
+from edge.session.feedback import CAVEATS, REASON_TEMPLATES, RULES
 
 SEVERITY = {"critical": N_("Critical"), "warning": N_("Warning"), "info": N_("Note")}
 ENDED_BY = {
@@ -112,6 +113,29 @@ def _when_text(values: Sequence[Any], target: M.Target | None, bin_s: Any, t: Nu
     return t.gettext("Mostly at %(a)s and %(b)s into the session.") % {"a": spans[0], "b": spans[1]}
 
 
+_REASON_FIELDS = {"p": r"\d+%", "c": r"\d+%", "n": r"\d+", "counted": r"\d+", "minimum": r"\d+"}
+
+
+def _reason_pattern(template: str) -> re.Pattern[str]:
+    parts = re.split(r"\{(\w+)\}", template)
+    return re.compile("".join(re.escape(part) if i % 2 == 0 else f"(?P<{part}>{_REASON_FIELDS[part]})"
+                              for i, part in enumerate(parts)))
+
+
+_REASONS = [(_reason_pattern(template), template) for template in REASON_TEMPLATES]
+
+
+def reason_sentence(reason: str, t: NullTranslations) -> str:
+    """A `not_judged` reason in the page's language: matched against the sentences the device makes
+    them of (`edge.session.feedback.REASON_TEMPLATES`), its numbers kept; as stored when none matches
+    (a device newer than this collector)."""
+    for pattern, template in _REASONS:
+        m = pattern.fullmatch(reason)
+        if m:
+            return t.gettext(template).format(**m.groupdict())
+    return reason
+
+
 def finding_sentence(f: Mapping[str, Any], locale: str, t: NullTranslations) -> str:
     """The finding in the page's language: the device's own sentence in English; in another language,
     the rule's sentence from the catalogue with the finding's numbers (the device's sentence when the
@@ -163,7 +187,7 @@ def _not_judged(summary: Mapping[str, Any], t: NullTranslations) -> tuple[list[t
         for item in listed:
             item = _dict(item)
             name = str(item.get("metric") or item.get("code") or "?")
-            out.append((name, M.label(name, t.gettext), str(item.get("reason") or "")))
+            out.append((name, M.label(name, t.gettext), reason_sentence(str(item.get("reason") or ""), t)))
         return out, False
     cfg = FeedbackConfig()
     out = []
