@@ -60,6 +60,14 @@ class VideoInfo:
     frames: int  # as the container says (0 when unknown)
 
 
+# Files people pass that OpenCV cannot read, and what to do instead.
+HINTS = {
+    ".heic": "(an iPhone's HEIC photo: export it as JPEG first)",
+    ".heif": "(a HEIF photo: export it as JPEG first)",
+    ".gif": "(an animated GIF: OpenCV reads only some; convert it to MP4 first)",
+}
+
+
 def open_video(path: Path, decode_threads: int | None = DECODE_THREADS) -> tuple[Any, VideoInfo]:
     """Open a recording with OpenCV; VideoError when it is missing or not a video OpenCV can read.
 
@@ -80,7 +88,8 @@ def open_video(path: Path, decode_threads: int | None = DECODE_THREADS) -> tuple
         cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         cap.release()
-        raise VideoError(f"cannot read {path}: not a video format OpenCV can decode (or a cut, incomplete file)")
+        hint = HINTS.get(path.suffix.lower(), "(or a cut, incomplete file)")
+        raise VideoError(f"cannot read {path}: not a video format OpenCV can decode {hint}")
     # A phone stores its picture sideways with a rotation flag; every feature reads the picture's up
     # as the presenter's, so the flag is applied (OpenCV's FFmpeg default, made explicit for builds
     # where it is not; a backend without the setting ignores it).

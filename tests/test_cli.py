@@ -153,6 +153,10 @@ def test_not_a_video(config: Path, tmp_path: Path, capsys: pytest.CaptureFixture
     assert code == 2
     assert "cannot read" in err and str(fake) in err
     assert len(err.strip().splitlines()) == 1
+    heic = tmp_path / "IMG_0001.HEIC"  # an iPhone's default photo format, which OpenCV cannot read
+    heic.write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 200)
+    code, _, err = run_cli(["analyze", str(heic), "--config", str(config), "--quiet"], capsys)
+    assert code == 2 and err.strip().endswith("(an iPhone's HEIC photo: export it as JPEG first)")
 
 
 def _blank_video(path: Path, frames: int = 20) -> Path:
