@@ -469,6 +469,8 @@ def test_a_stalled_camera_is_reported_in_the_status_never_a_crash(mosquitto, tmp
         assert wait_until(lambda: _StallingSource.opened >= 2, 10)  # reopened with backoff
         assert thread.is_alive(), "the daemon died"
         assert daemon.session_id is not None, "a stall shorter than session.end_after_s ended the session"
+        online = [s for s in statuses(sub) if s.get("state") == "online"]
+        assert online and all("screen_side" in s and s["screen_side"] is None for s in online)  # not set here
     finally:
         stop.set()
         daemon.wake()

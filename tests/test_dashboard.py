@@ -389,3 +389,23 @@ def test_not_judged_reasons_are_shown_in_the_page_s_language(summaries: list[dic
     assert [reason for _, reason in v.not_judged] == [reason_sentence(i["reason"], ko) for i in s["not_judged"]]
     assert "프레임의 99%에서 발표자가 앉아 있었습니다" in " ".join(reason for _, reason in v.not_judged)
     assert reason_sentence("a reason from a newer device", ko) == "a reason from a newer device"
+
+
+def test_devices_page_says_when_a_device_has_no_screen_side() -> None:
+    """An online device whose status says `screen_side: null` judges no turn to the screen: the
+    devices page says which key to set; a set side, an old device that does not report it, or an
+    offline device say nothing."""
+    from edge.collector.store import DeviceOverview, StatusRow
+    from edge.collector.web.overview import device_line
+
+    def line(status: dict[str, Any], locale: str = "en") -> list[str]:
+        row = StatusRow("room-9", str(status.get("state")), "2026-11-29T10:00:00Z", status)
+        return device_line(DeviceOverview("room-9", row, 0, None, None, None), None, locale,
+                           translations(locale)).notes
+
+    assert line({"state": "online", "screen_side": None}) == [
+        "Screen side not set (analysis.screen_side): turning to the screen is not judged."]
+    assert line({"state": "online", "screen_side": None}, "ko")[0].startswith("화면 방향이 설정되지 않았습니다")
+    assert line({"state": "online", "screen_side": "left"}) == []
+    assert line({"state": "online"}) == []  # an older device
+    assert line({"state": "offline", "screen_side": None}) == []

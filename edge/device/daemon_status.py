@@ -151,4 +151,5 @@ class StatusReporting:
             "analysis_errors": self._errors,
             "session": None if session is None else session.meta.get("session_id"),
             "ready": self._ready,
+            "screen_side": self.cfg.analysis.screen_side,  # null: "turned to the screen" is not judged
         }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
@@ -191,6 +191,7 @@ class DeviceLine:
     last_session_id: str | None
     last_label: str | None
     last_started: str
+    notes: list[str] = field(default_factory=list)  # set-up the device's status says is missing
 
 
 def device_line(d: DeviceOverview, live_status: LiveEvent | None, locale: str, t: NullTranslations) -> DeviceLine:
@@ -207,6 +208,9 @@ def device_line(d: DeviceOverview, live_status: LiveEvent | None, locale: str, t
         since = format_when(d.status.received_at, locale)
     css, words = status_text(status.get("state"), status.get("reason"), t.gettext)
     running = status.get("session") if status.get("state") == "online" else None
+    notes = []
+    if status.get("state") == "online" and "screen_side" in status and status.get("screen_side") is None:
+        notes.append(t.gettext("Screen side not set (analysis.screen_side): turning to the screen is not judged."))
     return DeviceLine(
         device=d.device,
         css=css,
@@ -218,4 +222,5 @@ def device_line(d: DeviceOverview, live_status: LiveEvent | None, locale: str, t
         last_session_id=d.last_session_id,
         last_label=d.last_label,
         last_started=format_when(d.last_started_at, locale) if d.last_started_at else "",
+        notes=notes,
     )
