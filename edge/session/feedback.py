@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -53,6 +53,7 @@ class Rule:
     threshold_key: str  # attribute of FeedbackConfig
     message: str  # English; {value} and {threshold} are filled in as percentages
     max_severity: Severity = "critical"  # what the measure's own accuracy allows it to claim
+    caveat: str | None = None  # a key of CAVEATS: when it holds for the session, the finding is info
 
 
 # An expression is a classifier's reading of a 48-pixel face: 7-class accuracy near 70% on FER2013's
@@ -94,7 +95,8 @@ RULES: tuple[Rule, ...] = (
     Rule("back_to_audience", "back_to_audience", "max", "back_to_audience_max",
          "Your back was to the audience {value} of the time; keep it under {threshold}."),
     Rule("looking_down", "looking_down", "max", "looking_down_max",
-         "You looked down {value} of the time; keep your eyes up on the audience (under {threshold})."),
+         "You looked down {value} of the time; keep your eyes up on the audience (under {threshold}).",
+         caveat="eyes_never_level"),
     Rule("gesture_low", "gesturing", "min", "gesture_low",
          "You gestured only {value} of the time; using your hands more (at least {threshold}) makes "
          "you more engaging."),
@@ -354,15 +356,20 @@ REASON_TEMPLATES: tuple[str, ...] = (NEVER_IN_VIEW, *NEEDS.values(), *FALLBACK.v
 # --- the rules ------------------------------------------------------------------------------------
 
 
-def caveat_of(rule: Rule, metrics: Mapping[str, Any]) -> str | None:
-    """The caveat that holds a firing rule's finding back to info, if any (see `LEVEL_GAZE_MAX_DEG`)."""
-    if rule.code != "looking_down":
-        return None
+def _eyes_never_level(metrics: Mapping[str, Any]) -> bool:
+    """Nine eye-pitch readings in ten past `LEVEL_GAZE_MAX_DEG` below the camera's line."""
     eyes = metrics.get("eyes_pitch")
     p10 = eyes.get("p10") if isinstance(eyes, Mapping) else None
-    if isinstance(p10, (int, float)) and p10 > LEVEL_GAZE_MAX_DEG:
-        return "eyes_never_level"
-    return None
+    return isinstance(p10, (int, float)) and p10 > LEVEL_GAZE_MAX_DEG
+
+
+_CAVEAT_HOLDS: dict[str, Callable[[Mapping[str, Any]], bool]] = {"eyes_never_level": _eyes_never_level}
+assert set(_CAVEAT_HOLDS) == set(CAVEATS) >= {r.caveat for r in RULES if r.caveat}  # one sentence, one test each
+
+
+def caveat_of(rule: Rule, metrics: Mapping[str, Any]) -> str | None:
+    """The rule's caveat when it holds for the session's metrics (its finding is then info), else None."""
+    return rule.caveat if rule.caveat is not None and _CAVEAT_HOLDS[rule.caveat](metrics) else None
 
 
 def _value_of(rule: Rule, metrics: Mapping[str, Any], emotion: Mapping[str, Any] | None, present: int | None,
