@@ -50,14 +50,19 @@ def _analyze(videos_dir: str) -> tuple[str, ...]:
     return tuple(texts)
 
 
-def real_summaries(videos_dir: Path, models_dir: Path) -> list[dict[str, Any]]:
-    """The summaries `ppt-edge analyze` writes for the three shared recordings (fresh copies)."""
+def analyzed_files(videos_dir: Path, models_dir: Path) -> tuple[str, ...]:
+    """The summary files `ppt-edge analyze --json` writes for the three shared recordings, as text."""
     if not (models_dir / "manifest.json").is_file():
         pytest.skip(f"no models in {models_dir}")
     for name in VIDEOS:
         if not (videos_dir / name).is_file():
             pytest.skip(f"recording {videos_dir / name} not found")
-    return [json.loads(t) for t in _analyze(str(videos_dir))]
+    return _analyze(str(videos_dir))
+
+
+def real_summaries(videos_dir: Path, models_dir: Path) -> list[dict[str, Any]]:
+    """The summaries `ppt-edge analyze` writes for the three shared recordings (fresh copies)."""
+    return [json.loads(t) for t in analyzed_files(videos_dir, models_dir)]
 
 
 def _stamp(dt: datetime) -> str:

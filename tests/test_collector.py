@@ -217,6 +217,50 @@ def test_cli_list_show_trend_devices(filled_db, capsys):
     assert cli.main(["--db", str(filled_db.parent / "none.sqlite3"), "list"]) == 1
 
 
+def test_import_stores_what_analyze_wrote_and_names_every_refused_file(tmp_path, capsys, videos_dir, models_dir):
+    """`ppt-collect import` takes the files `ppt-edge analyze --json` writes, by the listener's rules:
+    stored once, a re-import is "already stored", and a file that is not a summary (or the same session
+    id with other numbers) is refused by name and reason, without stopping the others or touching disk."""
+    from dashboard_fixtures import analyzed_files
+
+    texts = analyzed_files(videos_dir, models_dir)
+    files = []
+    for i, text in enumerate(texts):
+        files.append(tmp_path / f"recording-{i}.summary.json")
+        files[-1].write_text(text)
+    first = json.loads(texts[0])
+    junk = tmp_path / "notes.json"
+    junk.write_text("{not json")
+    partial = tmp_path / "partial.json"
+    partial.write_text(json.dumps({k: v for k, v in first.items() if k != "frames"}))
+    changed = tmp_path / "changed.json"
+    changed.write_text(json.dumps({**first, "duration_s": first["duration_s"] + 60.0}))
+    db = tmp_path / "import.sqlite3"
+
+    args = ["--db", str(db), "import", str(files[0]), str(junk), str(partial), *map(str, files[1:])]
+    assert cli.main(args) == 1
+    out, err = capsys.readouterr()
+    ids = [json.loads(t)["session_id"] for t in texts]
+    for f, sid in zip(files, ids, strict=True):
+        assert f"{f}: stored as session {sid}" in out
+    assert f"{junk}: refused: not JSON" in err
+    assert f"{partial}: refused: (root): 'frames' is a required property" in err
+    assert "3 stored, 0 already there, 2 refused" in err
+    with Store(db) as store:
+        assert {r.session_id for r in store.sessions()} == set(ids)
+        assert store.find_session(ids[0])[0].summary == first
+    assert junk.read_text() == "{not json"  # a refused file stays as it was
+
+    assert cli.main(["--db", str(db), "import", str(files[0]), str(changed)]) == 1
+    out, err = capsys.readouterr()
+    assert f"{files[0]}: already stored as session {ids[0]}" in out
+    assert f"{changed}: refused: session {ids[0]!r} is already stored with different content" in err
+    with Store(db) as store:
+        assert store.find_session(ids[0])[0].summary == first and store.count_sessions() == 3
+    assert cli.main(["--db", str(db), "import", str(files[1])]) == 0
+    assert "0 stored, 1 already there, 0 refused" in capsys.readouterr().err
+
+
 def test_trend_leaves_out_what_a_session_could_not_judge(tmp_path, capsys):
     """A share the session itself lists as not judged (too few frames, too few faces) is a gap in the
     trend, not a point: it would be a guess there as much as in the session's report."""

@@ -41,7 +41,7 @@ from edge.collector.web.live import LiveHub  # noqa: E402
 from edge.collector.web.metrics import Target  # noqa: E402  (after the skip, like the rest)
 from edge.collector.web.report import render_report  # noqa: E402
 from edge.collector.web.server import DashboardServer  # noqa: E402
-from edge.collector.web.session_view import session_view, stretches  # noqa: E402
+from edge.collector.web.session_view import reason_sentence, session_view, stretches  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -324,6 +324,36 @@ def test_report_file_is_self_contained_and_allows_only_its_own_scripts(summaries
     assert summaries[-1]["feedback"][0]["message"] in htmllib.unescape(html)
 
 
+def test_report_of_a_summary_file_needs_no_database(tmp_path: Path, videos_dir: Path, models_dir: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    """`ppt-collect report FILE.json`: the pictures of a recording `ppt-edge analyze` read on a laptop,
+    without a broker or a database; a file that is not a summary is refused by name, nothing written."""
+    from dashboard_fixtures import analyzed_files
+
+    from edge.collector import cli
+
+    text = analyzed_files(videos_dir, models_dir)[2]  # the seated clip, with a finding
+    summary_file = tmp_path / "raga.summary.json"
+    summary_file.write_text(text)
+    out = tmp_path / "raga.html"
+    no_db = tmp_path / "never-made.sqlite3"
+    assert cli.main(["--db", str(no_db), "report", str(summary_file), "--html", str(out)]) == 0
+    summary = json.loads(text)
+    assert out.read_text(encoding="utf-8") == render_report(summary, "en")
+    assert f"report of {summary['session_id']} written to {out}" in capsys.readouterr().err
+    assert not no_db.exists()
+
+    bad = tmp_path / "raga-edited.json"
+    bad.write_text(json.dumps({**summary, "status": "finished"}))
+    out2 = tmp_path / "edited.html"
+    assert cli.main(["--db", str(no_db), "report", str(bad), "--html", str(out2)]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}: not a session summary: status: 'finished' is not one of" in err
+    assert not out2.exists()
+    assert cli.main(["--db", str(no_db), "report", str(tmp_path / "missing.json"), "--html", str(out2)]) == 1
+    assert "missing.json: not a session summary: cannot read it: No such file or directory" in capsys.readouterr().err
+
+
 def test_vendored_chart_library_is_the_documented_file() -> None:
     readme = (STATIC_DIR / "vendor" / "README.md").read_text()
     digest = hashlib.sha256((STATIC_DIR / "vendor" / "chart.umd.min.js").read_bytes()).hexdigest()
@@ -370,7 +400,6 @@ def test_not_judged_reasons_are_shown_in_the_page_s_language(summaries: list[dic
     """The device writes why a measure was not judged in English, from a fixed set of sentences
     (`REASON_TEMPLATES`); the Korean page shows each in Korean with its numbers, the English page as
     stored, and a sentence this collector does not know (a newer device) as it came."""
-    from edge.collector.web.session_view import reason_sentence
     from edge.session.feedback import REASON_TEMPLATES
 
     en, ko = translations("en"), translations("ko")
@@ -389,6 +418,30 @@ def test_not_judged_reasons_are_shown_in_the_page_s_language(summaries: list[dic
     assert [reason for _, reason in v.not_judged] == [reason_sentence(i["reason"], ko) for i in s["not_judged"]]
     assert "프레임의 99%에서 발표자가 앉아 있었습니다" in " ".join(reason for _, reason in v.not_judged)
     assert reason_sentence("a reason from a newer device", ko) == "a reason from a newer device"
+
+
+def test_a_chart_not_judged_shows_its_reason_and_no_share(summaries: list[dict[str, Any]]) -> None:
+    """A measure the session did not judge shows no share on its chart card (the summary's 0.0 for
+    "turned to the screen" with no screen side set, n = 0, would read as "never turned") and says why,
+    the same reason as the not-judged list, in the page's language; a judged one keeps its share."""
+    s = summaries[0]  # squats: no screen side set, hands in the gesture zone on too few frames
+    reasons = {i["metric"]: i["reason"] for i in s["not_judged"]}
+    assert s["metrics"]["turned_to_screen"] == {"kind": "share", "share": 0.0, "n": 0}
+    for locale in ("en", "ko"):
+        t = translations(locale)
+        v = session_view(s, locale, t)
+        cards = {line["name"]: line for g in v.charts["groups"] for line in g["series"]}
+        for name in ("turned_to_screen", "hands_in_gesture_zone"):
+            assert cards[name]["judged"] is False and cards[name]["share"] is None
+            assert cards[name]["reason"] == reason_sentence(reasons[name], t)
+        assert cards["facing_audience"]["judged"] is True
+        assert cards["facing_audience"]["share"] == round(s["metrics"]["facing_audience"]["share"] * 100, 1)
+    page = htmllib.unescape(re.sub(r"\s+", " ", render_report(s, "en")))
+    card = page[page.index('id="fig-s-turned_to_screen"'):page.index('id="fig-s-back_to_audience"')]
+    assert "<span class=\"big\">–</span>" in card and "0%" not in card
+    assert f"not judged: {reasons['turned_to_screen']}" in card
+    ko_page = htmllib.unescape(render_report(s, "ko"))
+    assert f"판단하지 않음: {reason_sentence(reasons['turned_to_screen'], translations('ko'))}" in ko_page
 
 
 def test_devices_page_says_when_a_device_has_no_screen_side() -> None:

@@ -33,15 +33,14 @@ from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
 
+from edge.collector.intake import check_summary
 from edge.collector.store import Store, TransientStoreError
 from edge.config import TlsConfig
 from edge.mqttconn import MqttConnection
-from edge.schema import summary_errors
 from edge.untrusted import UntrustedInput, load_json, printable
 
 logger = logging.getLogger(__name__)
 
-MAX_SUMMARY_BYTES = 8 * 1024 * 1024  # as the broker example's max_packet_size
 MAX_STATUS_BYTES = 16 * 1024  # a status is a few hundred bytes
 MAX_STATE_CHARS = 32
 MAX_TOPIC_LEVEL_CHARS = 128
@@ -137,16 +136,8 @@ class Collector:
 
     def _session(self, topic: str, device: str, session_id: str, payload: bytes) -> Outcome:
         out = Outcome("rejected", topic, device=device, session_id=session_id)
-        try:
-            summary = load_json(payload, max_bytes=MAX_SUMMARY_BYTES)
-        except UntrustedInput as exc:
-            reason = str(exc)
-            return self._reject(out, [reason if reason.startswith("not ") else f"refused at parse: {reason}"], payload)
-        try:
-            errors = summary_errors(summary)
-        except Exception as exc:  # a validator bug must not block the queue either
-            errors = [f"could not be validated: {type(exc).__name__}: {exc}"]
-        if errors:
+        summary, errors = check_summary(payload)
+        if summary is None:
             return self._reject(out, errors, payload)
         mismatch = []
         if summary["device"] != device:

@@ -57,7 +57,7 @@ def add_listen_serve_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_report_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("session", help="session id or a unique prefix of it")
+    p.add_argument("session", help="session id or a unique prefix of it, or a summary file (ppt-edge analyze --json)")
     p.add_argument("--html", type=Path, required=True, metavar="OUT.html", help="where to write the report")
     p.add_argument("--open", action="store_true", help="open it in the default browser")
     p.add_argument("--lang", choices=("en", "ko"), default="en", help="language (default %(default)s)")
@@ -178,24 +178,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     except ImportError as exc:
         print(f"ppt-collect: {WEB_EXTRA_HINT} ({exc})", file=sys.stderr)
         return 2
-    from edge.collector.store import Store, StoreError
-
-    if not Path(str(args.db)).exists():
-        print(f"ppt-collect: no database at {args.db} yet (run `ppt-collect listen` first)", file=sys.stderr)
+    summary = _report_summary(args)
+    if summary is None:
         return 1
-    try:
-        with Store(args.db) as store:
-            matches = store.find_session(args.session)
-    except StoreError as exc:
-        print(f"ppt-collect: {exc}", file=sys.stderr)
-        return 1
-    if len(matches) != 1:
-        what = "no session" if not matches else f"{len(matches)} sessions match"
-        print(f"ppt-collect: {what} {args.session!r}", file=sys.stderr)
-        for r in matches[:10]:
-            print(f"  {r.session_id}", file=sys.stderr)
-        return 1
-    html = render_report(matches[0].summary, args.lang)
+    html = render_report(summary, args.lang)
     out: Path = args.html
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -203,7 +189,45 @@ def cmd_report(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"ppt-collect: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    print(f"report of {matches[0].session_id} written to {out} ({len(html.encode()) // 1024} KiB)", file=sys.stderr)
+    print(f"report of {summary['session_id']} written to {out} ({len(html.encode()) // 1024} KiB)", file=sys.stderr)
     if args.open:
         webbrowser.open(out.resolve().as_uri())
     return 0
+
+
+def is_summary_file(arg: str) -> bool:
+    """A `report` argument that names a file rather than a session: a session id never ends in .json."""
+    return arg.lower().endswith(".json") or Path(arg).is_file()
+
+
+def _report_summary(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The summary `report` renders: from a file (checked as the listener checks a published one), or
+    the stored session the argument names; None after saying why not."""
+    from edge.collector.store import Store, StoreError
+
+    if is_summary_file(args.session):
+        from edge.collector.intake import read_summary_file
+
+        summary, errors = read_summary_file(Path(args.session))
+        if summary is None:
+            from edge.untrusted import printable
+
+            print(f"ppt-collect: {printable(args.session, limit=300)}: not a session summary: "
+                  + printable("; ".join(errors[:10]), limit=2000), file=sys.stderr)
+        return summary
+    if not Path(str(args.db)).exists():
+        print(f"ppt-collect: no database at {args.db} yet (run `ppt-collect listen` first)", file=sys.stderr)
+        return None
+    try:
+        with Store(args.db) as store:
+            matches = store.find_session(args.session)
+    except StoreError as exc:
+        print(f"ppt-collect: {exc}", file=sys.stderr)
+        return None
+    if len(matches) != 1:
+        what = "no session" if not matches else f"{len(matches)} sessions match"
+        print(f"ppt-collect: {what} {args.session!r}", file=sys.stderr)
+        for r in matches[:10]:
+            print(f"  {r.session_id}", file=sys.stderr)
+        return None
+    return matches[0].summary

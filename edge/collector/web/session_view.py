@@ -231,13 +231,15 @@ def _plain_series(values: Any) -> list[float | None]:
 
 
 def chart_data(summary: Mapping[str, Any], targets: Mapping[str, M.Target], t: NullTranslations,
-               flagged: Mapping[str, str] | None = None, unjudged_metrics: Sequence[str] = ()
+               flagged: Mapping[str, str] | None = None, unjudged: Mapping[str, str] | None = None
                ) -> dict[str, Any]:  # fmt: skip
     """Everything `static/charts.js` draws, with page texts in the page's language. Shares are in
     percent (0..100, one decimal), continuous values as stored; `flagged` maps a metric to the severity
-    of its finding."""
+    of its finding, `unjudged` a metric the session did not judge to why (in the page's language).
+    A measure not judged has no share (the summary's number, 0 when nothing was measured, would read
+    as a result) and its line is drawn greyed, never marked off target."""
     flagged = flagged or {}
-    unjudged = set(unjudged_metrics)
+    unjudged = unjudged or {}
     metrics = _dict(summary.get("metrics"))
     timeline = _dict(summary.get("timeline"))
     series = _dict(timeline.get("series"))
@@ -251,7 +253,7 @@ def chart_data(summary: Mapping[str, Any], targets: Mapping[str, M.Target], t: N
             "name": name,
             "label": M.label(name, t.gettext),
             "values": _percent_series(series.get(name)),
-            "share": None if _num(_dict(metrics.get(name)).get("share")) is None
+            "share": None if name in unjudged or _num(_dict(metrics.get(name)).get("share")) is None
             else round(float(metrics[name]["share"]) * 100, 1),
             "target": None if target is None else {
                 "lo": None if target.lo is None else round(target.lo * 100, 1),
@@ -260,6 +262,7 @@ def chart_data(summary: Mapping[str, Any], targets: Mapping[str, M.Target], t: N
             "target_text": M.describe_target(target, t.gettext),
             "flag": flagged.get(name),
             "judged": name not in unjudged,
+            "reason": unjudged.get(name),
             "n": _dict(metrics.get(name)).get("n"),
         }  # fmt: skip
 
@@ -298,7 +301,7 @@ def chart_data(summary: Mapping[str, Any], targets: Mapping[str, M.Target], t: N
 
     emotion = [share_line(n) for n in M.EMOTION_SERIES if n in series]
     if "emotion" in unjudged:  # too few faces: drawn greyed as "not judged", like any other such measure
-        emotion = [{**line, "judged": False} for line in emotion]
+        emotion = [{**line, "judged": False, "reason": unjudged["emotion"]} for line in emotion]
     in_view = share_line("present") if "present" in series else None
     return {
         "bin_s": bin_s,
@@ -316,7 +319,7 @@ def chart_data(summary: Mapping[str, Any], targets: Mapping[str, M.Target], t: N
             "median": t.gettext("median of the session (p50)"),
             "per_bin": t.gettext("average per %(s)s s") % {"s": f"{bin_s:g}"},
             "off_target": t.gettext("off target"),
-            "not_judged": t.gettext("not judged: too little data"),
+            "not_judged": t.gettext("not judged"),
             "on_target": t.gettext("on target"),
             "no_data": t.gettext("no data in this stretch"),
         },
@@ -396,7 +399,7 @@ def session_view(summary: Mapping[str, Any], locale: str, t: NullTranslations) -
     flagged: dict[str, str] = {}
     for f in findings:
         flagged.setdefault(f.metric, f.severity)
-    charts = chart_data(summary, targets, t, flagged, [name for name, _label, _reason in not_judged])
+    charts = chart_data(summary, targets, t, flagged, {name: reason for name, _label, reason in not_judged})
     models = [
         (str(role), str(_dict(m).get("name", "?")), str(_dict(m).get("sha256", ""))[:12])
         for role, m in _dict(summary.get("models")).items()
