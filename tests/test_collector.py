@@ -16,6 +16,7 @@ import pytest
 from broker_fixtures import Mosquitto, RunningCollector, Subscriber, free_port, make_summary, wait_until
 
 from edge.collector import cli
+from edge.collector.intake import MAX_SUMMARY_BYTES
 from edge.collector.listen import Collector, parse_broker_url, session_filter
 from edge.collector.store import Store, StoreError
 from edge.config import MqttConfig
@@ -259,6 +260,15 @@ def test_import_stores_what_analyze_wrote_and_names_every_refused_file(tmp_path,
         assert store.find_session(ids[0])[0].summary == first and store.count_sessions() == 3
     assert cli.main(["--db", str(db), "import", str(files[1])]) == 0
     assert "0 stored, 1 already there, 0 refused" in capsys.readouterr().err
+
+    huge = tmp_path / "huge.json"
+    with huge.open("wb") as f:
+        f.truncate(MAX_SUMMARY_BYTES + 10)
+    assert cli.main(["--db", str(db), "import", str(huge), str(tmp_path), "/dev/zero"]) == 1
+    err = capsys.readouterr().err
+    assert f"{huge}: refused: refused at parse: more than {MAX_SUMMARY_BYTES} bytes" in err
+    assert f"{tmp_path}: refused: cannot read it: Is a directory" in err
+    assert f"/dev/zero: refused: refused at parse: more than {MAX_SUMMARY_BYTES} bytes" in err  # no size to trust
 
 
 def test_trend_leaves_out_what_a_session_could_not_judge(tmp_path, capsys):
