@@ -271,6 +271,56 @@ def test_import_stores_what_analyze_wrote_and_names_every_refused_file(tmp_path,
     assert f"/dev/zero: refused: refused at parse: more than {MAX_SUMMARY_BYTES} bytes" in err  # no size to trust
 
 
+def test_delete_removes_exactly_what_it_lists_and_asks_first(filled_db, capsys, monkeypatch):
+    """`ppt-collect delete`: by id or unique prefix, or every session of a label (a presenter who asks
+    to be forgotten), with the refused copies of those sessions the quarantine kept. A typo, an
+    ambiguous prefix or a missing --yes without a terminal deletes nothing."""
+    from edge.collector import admin
+
+    db = str(filled_db)
+    with Store(filled_db) as store:
+        store.quarantine(topic("sess-0001-cli"), b'{"session_id": "sess-0001-cli"}', "conflict",
+                         device=DEV, session_id="sess-0001-cli")
+        store.quarantine(topic("sess-0009-x"), b"{}", "schema", device=DEV, session_id="sess-0009-x")
+
+    def ids() -> list[str]:
+        with Store(filled_db) as store:
+            return [r.session_id for r in store.sessions()]
+
+    before = ids()
+    assert len(before) == 4
+    for argv in (["sess-0000-cli", "nope"], ["sess-"], [], ["--device", "room-2", "other-0001-cli"],
+                 ["--label", "Nobody"]):
+        assert cli.main(["--db", db, "delete", "--yes", *argv]) == 1, argv
+        assert "nothing deleted" in capsys.readouterr().err
+    assert ids() == before
+
+    assert cli.main(["--db", db, "delete", "--label", "Ana", "--dry-run"]) == 0
+    out, err = capsys.readouterr()
+    assert all(f"sess-000{i}-cli" in out for i in range(3)) and "3 sessions would be deleted" in err
+    assert ids() == before
+
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    assert cli.main(["--db", db, "delete", "sess-0002"]) == 2  # no terminal to ask on, no --yes
+    assert "without --yes" in capsys.readouterr().err and ids() == before
+
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    args = cli.build_parser().parse_args(["--db", db, "delete", "sess-0002"])
+    assert admin.cmd_delete(args, ask=lambda prompt: "n") == 1 and ids() == before
+    asked = []
+    assert admin.cmd_delete(args, ask=lambda prompt: asked.append(prompt) or "y") == 0
+    assert asked == [f"Delete 1 session from {filled_db}? [y/N] "]
+    assert "deleted 1 session" in capsys.readouterr().err
+    assert ids() == [i for i in before if i != "sess-0002-cli"]
+
+    assert cli.main(["--db", db, "delete", "--label", "Ana", "--device", "room-1", "--yes"]) == 0
+    assert "deleted 2 sessions and 1 refused copy of them" in capsys.readouterr().err
+    assert ids() == ["other-0001-cli"]
+    with Store(filled_db) as store:
+        assert [q.session_id for q in store.quarantined()] == ["sess-0009-x"]  # others' refusals stay
+    assert cli.main(["--db", str(filled_db.parent / "none.sqlite3"), "delete", "x", "--yes"]) == 1
+
+
 def test_trend_leaves_out_what_a_session_could_not_judge(tmp_path, capsys):
     """A share the session itself lists as not judged (too few frames, too few faces) is a gap in the
     trend, not a point: it would be a guess there as much as in the session's report."""

@@ -55,6 +55,20 @@ def test_filters_prefix_lookup_and_status_changes(store_target):
         assert store.devices()[0].status == {"state": "offline"}
 
 
+def test_deleting_sessions_takes_their_quarantined_copies_in_one_transaction(store_target):
+    with Store(store_target) as store:
+        for sid in ("sess-d-0001", "sess-d-0002", "sess-d-0003"):
+            store.add_session(make_summary(sid, label="Ana"))
+        store.quarantine("ppt/room-1/session/sess-d-0002", b"{}", "conflict", session_id="sess-d-0002")
+        store.quarantine("ppt/room-1/session/sess-x", b"{}", "schema", session_id="sess-x")
+        assert store.delete_sessions(["sess-d-0002", "sess-d-0003", "sess-never"]) == (2, 1)
+        assert [r.session_id for r in store.sessions()] == ["sess-d-0001"]
+        assert [q.session_id for q in store.quarantined()] == ["sess-x"]
+        assert store.delete_sessions([]) == (0, 0)
+        # deleted means gone: the same summary published again is a new session, not a duplicate
+        assert store.insert_session(make_summary("sess-d-0002", label="Ana")) == "stored"
+
+
 def test_quarantine_keeps_the_start_of_each_refused_message_and_stays_bounded(store_target, monkeypatch):
     monkeypatch.setattr(store_mod, "QUARANTINE_MAX_ROWS", 3)
     with Store(store_target) as store:

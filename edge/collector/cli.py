@@ -6,6 +6,7 @@
     ppt-collect list [--device D] [--label L]
     ppt-collect show SESSION            (a unique prefix of the id is enough)
     ppt-collect import FILE.json ...    (summaries `ppt-edge analyze` wrote, checked as published ones)
+    ppt-collect delete SESSION ... | --label NAME [--device D] [--dry-run] [--yes]
     ppt-collect trend [--device D] [--label L] [--last N]
     ppt-collect devices
     ppt-collect quarantine [--last N]   (refused messages kept for inspection)
@@ -32,6 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from edge.collector.admin import add_admin_commands
 from edge.collector.store import Store, StoreError, is_url
 from edge.collector.tables import duration, session_line, text_table, trend_table
 from edge.collector.web.commands import (
@@ -269,34 +271,6 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_import(args: argparse.Namespace) -> int:
-    """Store summary files as the listener stores published ones; a refused file is named with its
-    reasons and left on disk, the others are stored anyway. Exit status 1 when any was refused."""
-    from edge.collector.intake import import_files
-
-    try:
-        store = Store(args.db)
-    except StoreError as exc:
-        print(f"ppt-collect: {exc}", file=sys.stderr)
-        return 1
-    with store:
-        outcomes = import_files(store, args.files)
-        name = store.name
-    refused = 0
-    for out in outcomes:
-        shown = printable(str(out.path), limit=300)
-        if out.kind in ("stored", "duplicate"):
-            what = "stored" if out.kind == "stored" else "already stored"
-            print(f"{shown}: {what} as session {printable(str(out.session_id))}")
-            continue
-        refused += 1
-        print(f"ppt-collect: {shown}: refused: " + printable("; ".join(out.reasons[:10]), limit=2000), file=sys.stderr)
-    stored = sum(out.kind == "stored" for out in outcomes)
-    print(f"{stored} stored, {len(outcomes) - stored - refused} already there, {refused} refused, into {name}",
-          file=sys.stderr)
-    return 1 if refused else 0
-
-
 def cmd_trend(args: argparse.Namespace) -> int:
     store = _open_store(args)
     if store is None:
@@ -395,9 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--json", action="store_true", help="print the stored summary JSON instead")
     sh.set_defaults(func=cmd_show)
 
-    im = sub.add_parser("import", help="store summary files (ppt-edge analyze --json) as if published")
-    im.add_argument("files", nargs="+", type=Path, metavar="FILE.json", help="session summaries (schema v1)")
-    im.set_defaults(func=cmd_import)
+    add_admin_commands(sub)
 
     tr = sub.add_parser("trend", help="how each main metric moved across sessions")
     tr.add_argument("--device")

@@ -82,6 +82,8 @@ INSERT_SESSION = """INSERT INTO sessions (session_id, device, label, started_at,
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (session_id) DO NOTHING"""
 SESSION_JSON = "SELECT json FROM sessions WHERE session_id = ?"
+DELETE_SESSION = "DELETE FROM sessions WHERE session_id = ?"
+DELETE_QUARANTINED_SESSION = "DELETE FROM quarantine WHERE session_id = ?"
 SESSION_BY_ID = "SELECT * FROM sessions WHERE session_id = ?"
 SESSIONS_BY_PREFIX = "SELECT * FROM sessions WHERE session_id LIKE ? ESCAPE '\\' ORDER BY started_at, session_id"
 COUNT_SESSIONS = "SELECT COUNT(*) AS n FROM sessions"

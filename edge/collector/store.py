@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -283,6 +283,17 @@ class Store:
             if prefix is None:
                 return int(self._db.execute(sql.COUNT_SESSIONS).fetchone()["n"])
             return int(self._db.execute(sql.COUNT_SESSIONS_BY_PREFIX, (_like_prefix(prefix),)).fetchone()["n"])
+
+    def delete_sessions(self, session_ids: Sequence[str]) -> tuple[int, int]:
+        """Delete these sessions and the refused copies of them the quarantine keeps, all in one
+        transaction: (sessions deleted, quarantined messages deleted). A summary a device publishes
+        again later (one it never saw acknowledged) is stored again, as any new one."""
+        sessions = quarantined = 0
+        with self._guard(), self._db.transaction():
+            for sid in session_ids:
+                sessions += max(0, self._db.execute(sql.DELETE_SESSION, (sid,)).rowcount)
+                quarantined += max(0, self._db.execute(sql.DELETE_QUARANTINED_SESSION, (sid,)).rowcount)
+        return sessions, quarantined
 
     # -- device status -----------------------------------------------------------------------
     def add_status(
