@@ -13,6 +13,8 @@ import webbrowser
 from pathlib import Path
 from typing import Any
 
+from edge.untrusted import printable
+
 logger = logging.getLogger(__name__)
 
 WEB_EXTRA_HINT = "the dashboard needs the web extra: pip install 'ppt-edge[web]'"
@@ -195,9 +197,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def is_summary_file(arg: str) -> bool:
-    """A `report` argument that names a file rather than a session: a session id never ends in .json."""
-    return arg.lower().endswith(".json") or Path(arg).is_file()
+def _is_summary_file(arg: str) -> bool:
+    """A `report` argument that names a file rather than a session: an existing file, or a name ending
+    in .json (the ids devices make never do; a missing file is then reported as such)."""
+    return Path(arg).is_file() or arg.lower().endswith(".json")
 
 
 def _report_summary(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -205,13 +208,11 @@ def _report_summary(args: argparse.Namespace) -> dict[str, Any] | None:
     the stored session the argument names; None after saying why not."""
     from edge.collector.store import Store, StoreError
 
-    if is_summary_file(args.session):
+    if _is_summary_file(args.session):
         from edge.collector.intake import read_summary_file
 
         summary, errors = read_summary_file(Path(args.session))
         if summary is None:
-            from edge.untrusted import printable
-
             print(f"ppt-collect: {printable(args.session, limit=300)}: not a session summary: "
                   + printable("; ".join(errors[:10]), limit=2000), file=sys.stderr)
         return summary
