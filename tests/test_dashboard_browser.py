@@ -273,6 +273,13 @@ def test_trend_page_charts_what_ppt_collect_trend_computes(stack: Stack) -> None
     # recording here classifies the 20 faces an expression needs, so there is no expression chart at all.
     facing = [metric_value(r.summary, "facing_audience") for r in rows]
     assert any(v is None for v in facing) and any(v is not None for v in facing)
+    # ... no point there, and the line across it dashed; between judged sessions it is solid
+    segments = st.js("return Chart.getChart('chart-t-facing_audience').getDatasetMeta(0).dataset.segments"
+                     ".map(g => [g.start, g.end, (g.style && g.style.borderDash) || []])")
+    gaps = [i for i, v in enumerate(facing) if v is None]
+    dashed = [(a, b) for a, b, dash in segments if dash]
+    assert dashed and all(any(a < i < b for i in gaps) for a, b in dashed), (segments, gaps)
+    assert all(not dash for a, b, dash in segments if not any(a < i < b for i in gaps)), segments
     assert all(metric_value(r.summary, "emotion_negative") is None for r in rows)
     assert st.js("return Chart.getChart('chart-t-emotion_negative') === undefined")
     band = st.js("return Chart.getChart('chart-t-facing_audience').options.plugins.pptBand")

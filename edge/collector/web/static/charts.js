@@ -216,10 +216,14 @@
       };
       if (c.percent) { options.scales.y.min = 0; options.scales.y.max = 100; options.scales.y.ticks.stepSize = 25; }
       var color = COLORS[0];
+      /* a session that did not judge the measure has no point; the line across it is dashed and pale */
+      var across = function (ctx, value) { return ctx.p0.skip || ctx.p1.skip ? value : undefined; };
       charts[id] = new Chart(el, {
         type: "line",
         data: { labels: labels, datasets: [{ label: c.label, metric: c.name, data: c.values, borderColor: color,
                 backgroundColor: alpha(color, 0.15), borderWidth: 2.2, cubicInterpolationMode: "monotone", spanGaps: true,
+                segment: { borderDash: function (ctx) { return across(ctx, [5, 5]); },
+                           borderColor: function (ctx) { return across(ctx, alpha(color, 0.45)); } },
                 pointRadius: c.values.length > 40 ? 0 : 3.5, pointBackgroundColor: color }] },
         options: options
       });
