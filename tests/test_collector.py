@@ -321,6 +321,34 @@ def test_delete_removes_exactly_what_it_lists_and_asks_first(filled_db, capsys, 
     assert cli.main(["--db", str(filled_db.parent / "none.sqlite3"), "delete", "x", "--yes"]) == 1
 
 
+def test_export_csv_for_a_spreadsheet(filled_db, tmp_path, capsys):
+    """`ppt-collect export --csv`: a row per session with the numbers `trend` prints, an empty cell
+    where the session did not judge a measure, and no device text a spreadsheet would run as a formula."""
+    import csv
+
+    with Store(filled_db) as store:
+        s = make_summary("sess-0009-csv", label='=HYPERLINK("http://x","y")', started_at="2025-01-05T10:00:00Z",
+                         facing=0.4, negative=0.2)
+        s["not_judged"] = [{"metric": "facing_audience", "reason": "judged on only 12 frames (at least 50 needed)"}]
+        store.add_session(s)
+    out = tmp_path / "out" / "sessions.csv"
+    assert cli.main(["--db", str(filled_db), "export", "--csv", str(out), "--device", "room-1"]) == 0
+    assert "4 sessions written to" in capsys.readouterr().err
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 with a BOM, as spreadsheets expect
+    rows = list(csv.DictReader(raw.decode("utf-8-sig").splitlines()))
+    assert [r["session"] for r in rows] == ["sess-0000-cli", "sess-0001-cli", "sess-0002-cli", "sess-0009-csv"]
+    assert [r["facing_audience (%)"] for r in rows] == ["50.0", "60.0", "80.0", ""]  # not judged: no number
+    assert rows[3]["not_judged"] == "facing_audience"
+    assert rows[3]["label"] == "'" + '=HYPERLINK("http://x","y")'  # text, never a formula
+    assert rows[0]["label"] == "Ana" and rows[0]["device"] == "room-1" and rows[0]["duration_s"] == "300.0"
+    assert float(rows[1]["emotion_negative (%)"]) == pytest.approx(20.0)
+
+    assert cli.main(["--db", str(filled_db), "export", "--csv", "-", "--label", "Bo"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[1].startswith("other-0001-cli,room-2,Bo,")
+
+
 def test_trend_leaves_out_what_a_session_could_not_judge(tmp_path, capsys):
     """A share the session itself lists as not judged (too few frames, too few faces) is a gap in the
     trend, not a point: it would be a guess there as much as in the session's report."""

@@ -8,6 +8,7 @@
     ppt-collect import FILE.json ...    (summaries `ppt-edge analyze` wrote, checked as published ones)
     ppt-collect delete SESSION ... | --label NAME [--device D] [--dry-run] [--yes]
     ppt-collect trend [--device D] [--label L] [--last N]
+    ppt-collect export --csv OUT.csv [--device D] [--label L] [--last N]   (one row per session)
     ppt-collect devices
     ppt-collect quarantine [--last N]   (refused messages kept for inspection)
     ppt-collect serve [--host 127.0.0.1] [--port 8080] [--broker URL]   (the web dashboard)
@@ -35,7 +36,7 @@ from typing import Any
 
 from edge.collector.admin import add_admin_commands
 from edge.collector.store import Store, StoreError, is_url
-from edge.collector.tables import duration, session_line, text_table, trend_table
+from edge.collector.tables import duration, session_line, sessions_csv, text_table, trend_table
 from edge.collector.web.commands import (
     add_listen_serve_args,
     add_report_args,
@@ -271,6 +272,27 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """The stored sessions as CSV (`sessions_csv`), to a file or with `-` to stdout."""
+    store = _open_store(args)
+    if store is None:
+        return 1
+    with store:
+        rows = store.sessions(device=args.device, label=args.label, limit=args.last)
+    text = sessions_csv(rows)
+    if str(args.csv) == "-":
+        sys.stdout.write(text)
+        return 0
+    try:
+        args.csv.parent.mkdir(parents=True, exist_ok=True)
+        args.csv.write_text(text, encoding="utf-8-sig")  # with a BOM: spreadsheets then read UTF-8 labels right
+    except OSError as exc:
+        print(f"ppt-collect: cannot write {args.csv}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(f"{len(rows)} session{'s' if len(rows) != 1 else ''} written to {args.csv}", file=sys.stderr)
+    return 0
+
+
 def cmd_trend(args: argparse.Namespace) -> int:
     store = _open_store(args)
     if store is None:
@@ -370,6 +392,13 @@ def build_parser() -> argparse.ArgumentParser:
     sh.set_defaults(func=cmd_show)
 
     add_admin_commands(sub)
+
+    ex = sub.add_parser("export", help="stored sessions as CSV for a spreadsheet (one row each)")
+    ex.add_argument("--csv", type=Path, required=True, metavar="OUT.csv", help="where to write it (- for stdout)")
+    ex.add_argument("--device")
+    ex.add_argument("--label")
+    ex.add_argument("--last", type=int, help="only the most recent N sessions")
+    ex.set_defaults(func=cmd_export)
 
     tr = sub.add_parser("trend", help="how each main metric moved across sessions")
     tr.add_argument("--device")

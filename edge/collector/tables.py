@@ -1,4 +1,5 @@
-"""What `ppt-collect` prints: aligned text tables, the one line per arriving session, and the trend table.
+"""What `ppt-collect` prints: aligned text tables, the one line per arriving session, the trend table,
+and the sessions as CSV for a spreadsheet.
 
 The metric values per session (`metric_value`, `metric_unit`, `main_metrics`) are shared with the
 dashboard's overview (edge.collector.web.overview), so the terminal and the browser show the same
@@ -7,6 +8,8 @@ numbers. Every text that came from a device goes through `edge.untrusted.printab
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -156,3 +159,36 @@ def trend_table(rows: Sequence[SessionRow]) -> str:
     ]
     right = tuple(range(2, len(headers)))
     return text_table(headers, table, right=right) + "\n\n" + "\n".join(legend)
+
+
+# A cell a spreadsheet would run as a formula (=, +, -, @, or a leading tab or carriage return): a
+# device's label or id is untrusted, and "=HYPERLINK(...)" must stay text (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_text(value: Any) -> str:
+    text = printable(str(value), limit=500)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def sessions_csv(rows: Sequence[SessionRow]) -> str:
+    """One row per session (oldest first) for a spreadsheet: who, when, how long, the findings, and
+    every headline measure as `ppt-collect trend` computes it, with the unit in the column name. A
+    measure the session did not judge is an empty cell, not its number (as in the report and trends),
+    and the `not_judged` column says which. Texts that came from a device are escaped and can never
+    be read as a formula."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    series = [s for s in trend_series(rows) if s.name != "duration_min"]  # duration_s is a column already
+    writer.writerow(["session", "device", "label", "started_at", "duration_s", "status", "findings", "not_judged",
+                     *(f"{s.name} ({s.unit})" if s.unit else s.name for s in series)])  # fmt: skip
+    for i, r in enumerate(rows):
+        feedback = [f for f in r.summary.get("feedback", []) if isinstance(f, dict)]
+        findings = [f"{f.get('code')}:{f.get('severity')}" for f in feedback]
+        writer.writerow([
+            _csv_text(r.session_id), _csv_text(r.device), _csv_text(r.label or ""), _csv_text(r.started_at),
+            "" if r.duration_s is None else f"{r.duration_s:.1f}", _csv_text(r.status),
+            _csv_text("; ".join(findings)), _csv_text("; ".join(sorted(not_judged(r.summary)))),
+            *("" if s.values[i] is None else f"{s.values[i]:.{s.digits + 1}f}" for s in series),
+        ])  # fmt: skip
+    return out.getvalue()
