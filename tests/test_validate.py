@@ -442,6 +442,31 @@ def test_a_turned_frame_s_pose_is_turned_back_to_the_recorded_frame() -> None:
         Variant(turn=45)
 
 
+def test_a_rolled_frame_s_pose_is_rolled_back_to_the_recorded_frame() -> None:
+    """`--roll` (a camera out of level): the frame turns clockwise about its centre, the size kept, and
+    `rolled_back` puts a pose found in it back where the presenter box of the recorded frame is,
+    also after a quarter turn."""
+    from edge.analysis.keypoints import Pose
+    from tools.validate.run import Variant, rolled_back, turned_back
+
+    frame = np.zeros((101, 141, 3), np.uint8)
+    frame[30:33, 100:103] = 255  # a bright 3x3 spot centred at (101, 31)
+    for turn, roll in ((0, 15.0), (0, -20.0), (90, 10.0)):
+        out = Variant(turn=turn, roll=roll).apply(frame)
+        assert out.shape == (frame.shape if turn == 0 else (141, 101, 3))
+        ys, xs = np.nonzero(out[:, :, 0] > 128)
+        found = [float(xs.mean()), float(ys.mean())]
+        pose = Pose(np.tile([found], (17, 1)).astype(np.float32), np.ones(17, np.float32), out.shape[1], out.shape[0])
+        back = turned_back(rolled_back(pose, roll), turn)
+        assert back.xy[0].tolist() == pytest.approx([101.0, 31.0], abs=0.6), (turn, roll)
+    spot = Variant(roll=15.0).apply(frame)
+    ys, xs = np.nonzero(spot[:, :, 0] > 128)
+    assert ys.mean() > 31 + 5  # clockwise: a spot right of the centre and above it moves down
+    assert Variant(roll=-7.5).describe() == "rolled -7.5 degrees"
+    with pytest.raises(ValueError, match="--roll must be between -45 and 45"):
+        Variant(roll=60.0)
+
+
 def test_the_tilt_of_photos_upright_and_upside_down(images_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`python -m tools.validate tilt` on two real photos of standing people: upright as recorded,
     past the gate upside down (MoveNet still finds both then; on many photos it finds nobody)."""

@@ -44,7 +44,7 @@ def _run(args: argparse.Namespace) -> int:
     from tools.validate.run import Variant
 
     try:
-        variant = Variant(args.downscale, args.jpeg, args.mirror, args.turn, args.dim, args.cut)
+        variant = Variant(args.downscale, args.jpeg, args.mirror, args.turn, args.dim, args.cut, args.roll)
     except ValueError as exc:  # names the flag
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -176,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
                        "that say left or right)")
         p.add_argument("--turn", type=int, default=0, help="turn every frame clockwise by 90, 180 or 270 degrees: "
                        "a camera mounted turned, no camera.rotation set")
+        p.add_argument("--roll", type=float, default=0.0, help="roll every frame clockwise by this many degrees "
+                       "about its centre: a camera mounted out of level (-45..45)")
         p.add_argument("--cut", type=float, default=0.0, help="cut this share of every frame's height away at the "
                        "bottom: a desk or lectern in front, a waist-up framing (0..0.7)")
         p.add_argument("--dim", type=float, default=1.0, help="make every frame as if the room had this many times "

@@ -62,13 +62,15 @@ class Variant:
     unlike the labelled set's: shrunk `downscale` times (area filter: the same scene from a smaller or
     farther camera), its bottom `cut` share cut away (a desk or a lectern in front, a waist-up
     framing), mirrored left to right, turned clockwise by `turn` degrees (a camera mounted
-    turned, with no `camera.rotation` set), in `dim` times less light (a room darkened for the
+    turned, with no `camera.rotation` set), rolled clockwise by `roll` degrees about the frame's centre
+    (a camera mounted a little out of level; the corners it would see beyond the recording are black),
+    in `dim` times less light (a room darkened for the
     projector: the signal cut to 1/dim in 8 bits with one level of sensor noise, then the camera's
     gain brings it back, so the picture has dim times the noise and 256/dim grey levels), then
     JPEG-coded at quality `jpeg` (0: not; the blocks a compressed stream adds). The labels still hold,
     since they say what the presenter does; a mirror needs its clip mirrored too (`labels.mirrored`),
-    a turned frame's pose is turned back and a cut frame is matched as the whole frame it was cut
-    from, before the pose is matched with the presenter box (`RecordingAnalyzer`)."""
+    a turned or rolled frame's pose is turned back and a cut frame is matched as the whole frame it was
+    cut from, before the pose is matched with the presenter box (`RecordingAnalyzer`)."""
 
     downscale: float = 1.0
     jpeg: int = 0
@@ -76,8 +78,11 @@ class Variant:
     turn: int = 0
     dim: float = 1.0
     cut: float = 0.0
+    roll: float = 0.0
 
     def __post_init__(self) -> None:
+        if not -45.0 <= self.roll <= 45.0:
+            raise ValueError(f"--roll must be between -45 and 45 degrees (--turn for quarter turns), got {self.roll}")
         if not 0.0 <= self.cut <= 0.7:
             raise ValueError(f"--cut must be a share between 0 (off) and 0.7 of the frame's height, got {self.cut}")
         if not 1.0 <= self.dim <= 64.0:
@@ -97,6 +102,7 @@ class Variant:
         parts = ([f"shrunk {self.downscale:g}x"] if self.downscale > 1.0 else []) + (
             [f"bottom {self.cut:.0%} cut away"] if self.cut else []) + (
             ["mirrored"] if self.mirror else []) + ([f"turned {self.turn} degrees"] if self.turn else []) + (
+            [f"rolled {self.roll:g} degrees"] if self.roll else []) + (
             [f"{self.dim:g}x less light"] if self.dim > 1.0 else []) + (
             [f"JPEG quality {self.jpeg}"] if self.jpeg else [])
         return ", ".join(parts) or "as recorded"
@@ -111,6 +117,10 @@ class Variant:
         if self.mirror:
             frame_bgr = cv2.flip(frame_bgr, 1)
         frame_bgr = turn(frame_bgr, self.turn)
+        if self.roll:
+            fh, fw = frame_bgr.shape[:2]
+            frame_bgr = cv2.warpAffine(frame_bgr, roll_matrix(self.roll, fw, fh), (fw, fh), flags=cv2.INTER_LINEAR,
+                                       borderMode=cv2.BORDER_CONSTANT)
         if self.dim > 1.0:
             frame_bgr = dimmed(frame_bgr, self.dim)
         if self.jpeg:
@@ -133,6 +143,18 @@ def dimmed(frame_bgr: np.ndarray, factor: float) -> np.ndarray:
     noise = np.random.default_rng(seed).normal(0.0, SENSOR_NOISE, frame_bgr.shape)
     signal = np.clip(np.rint(frame_bgr / factor + noise), 0, 255)
     return np.clip(signal * factor, 0, 255).astype(np.uint8)
+
+
+def roll_matrix(degrees: float, width: int, height: int) -> np.ndarray:
+    """The 2x3 affine that turns a width x height picture clockwise by `degrees` about its centre."""
+    return cv2.getRotationMatrix2D(((width - 1) / 2.0, (height - 1) / 2.0), -degrees, 1.0)
+
+
+def rolled_back(pose: Pose, degrees: float) -> Pose:
+    """A pose found in a frame rolled clockwise by `degrees` (`roll_matrix`), in the frame's pixels before."""
+    back = cv2.invertAffineTransform(roll_matrix(degrees, pose.frame_width, pose.frame_height))
+    xy = pose.xy @ back[:, :2].T + back[:, 2]
+    return Pose(xy.astype(np.float32), pose.scores, pose.frame_width, pose.frame_height)
 
 
 def turned_back(pose: Pose, degrees: int) -> Pose:
@@ -173,6 +195,8 @@ class RecordingAnalyzer(FrameAnalyzer):
         result = super().analyze(frame_bgr, t)
         h, w = frame_bgr.shape[:2]
         pose = result.pose
+        if self.variant.roll and pose is not None:  # undone before the quarter turn, as applied after it
+            pose = rolled_back(pose, self.variant.roll)
         if self.variant.turn:  # matched with the presenter box in the frame as recorded
             pose = None if pose is None else turned_back(pose, self.variant.turn)
             w, h = (h, w) if self.variant.turn in (90, 270) else (w, h)
