@@ -434,8 +434,8 @@ def test_a_chart_not_judged_shows_its_reason_and_no_share(summaries: list[dict[s
         for name in ("turned_to_screen", "hands_in_gesture_zone"):
             assert cards[name]["judged"] is False and cards[name]["share"] is None
             assert cards[name]["reason"] == reason_sentence(reasons[name], t)
-        assert cards["facing_audience"]["judged"] is True
-        assert cards["facing_audience"]["share"] == round(s["metrics"]["facing_audience"]["share"] * 100, 1)
+        assert cards["gesturing"]["judged"] is True
+        assert cards["gesturing"]["share"] == round(s["metrics"]["gesturing"]["share"] * 100, 1)
     page = htmllib.unescape(re.sub(r"\s+", " ", render_report(s, "en")))
     card = page[page.index('id="fig-s-turned_to_screen"'):page.index('id="fig-s-back_to_audience"')]
     assert "<span class=\"big\">–</span>" in card and "0%" not in card

@@ -137,6 +137,31 @@ def test_the_face_overrules_the_keypoint_proxy():
     assert f.turned_to_screen is True and f.head_direction == "image_left"
 
 
+def test_a_head_at_the_threshold_is_not_judged_either_way():
+    """Within `YAW_UNSURE_DEG` of the facing (30) or turned-to-the-screen (45) threshold the reading
+    is not surer than the threshold: neither facing nor not, neither turned nor not. Just outside it,
+    judged as before, on either side and for either sign of the turn."""
+    band = Hd.YAW_UNSURE_DEG
+    assert band == 4.0
+    for sign in (1.0, -1.0):
+        for yaw_deg, facing in ((30.0 - band - 0.5, True), (30.0 - band + 0.5, None), (30.0, None),
+                                (30.0 + band - 0.5, None), (30.0 + band + 0.5, False)):
+            f = feats(POSES["frontal"], reading(yaw=sign * yaw_deg))
+            assert f.facing_audience is facing, (sign, yaw_deg)
+            assert f.head_yaw == sign * yaw_deg and f.head_direction is not None  # the yaw is still reported
+    side = {1.0: "left", -1.0: "right"}  # + yaw turns toward the presenter's own left
+    for sign, screen in side.items():
+        for yaw_deg, turned in ((45.0 - band - 0.5, False), (45.0, None), (45.0 + band - 0.5, None),
+                                (45.0 + band + 0.5, True)):
+            f = feats(POSES["frontal"], reading(yaw=sign * yaw_deg), screen_side=screen)
+            assert f.turned_to_screen is turned, (screen, yaw_deg)
+    # from the keypoints too: the proxy's yaw near 30 degrees is no sharper than the face's
+    pts, weak, _b = parts(POSES["frontal"])
+    assert Hd.keypoint_facing(pts, 31.0, False, 30.0) is None
+    assert Hd.keypoint_facing(pts, 20.0, False, 30.0) is True and Hd.keypoint_facing(pts, 40.0, False, 30.0) is False
+    assert Hd.keypoint_facing(pts, 31.0, True, 30.0) is False  # a back turned is not facing, whatever the yaw
+
+
 def test_a_stale_or_unsure_reading_falls_back_to_the_keypoints():
     stale = feats(POSES["frontal"], reading(t=0.0, yaw=50.0), t=1.0)  # default max age 0.5 s
     assert stale.head_from_face is False and stale.head_yaw == pytest.approx(0.0, abs=1e-6)

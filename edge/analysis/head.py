@@ -22,6 +22,15 @@ from typing import Literal
 from edge.analysis.body import L_EAR, L_EYE, NOSE, R_EAR, R_EYE, REVERSED_SHOULDERS, Body, Points, mid
 from edge.analysis.headpose import HeadReading
 
+# A head turned within this many degrees of the facing or turned-to-the-screen threshold is not judged
+# either way: the yaw reading itself is not surer than that. Measured: reading a turned head on a
+# region moved as MediaPipe's tracker moves it changes the yaw by 1.9 degrees median, 4.2 p90 (the
+# squats clip, docs/speed.md "Tracking the face region"). A presenter who stands half turned, right at
+# a threshold, would otherwise get a share decided by those few degrees: 68% facing as recorded, 18%
+# after a blur of 1.5 pixels (docs/validation.md, "Robustness"). Not a config key: it describes the
+# reading, not a coaching preference.
+YAW_UNSURE_DEG = 4.0
+
 HeadDirection = Literal["frontal", "image_left", "image_right", "down", "back"]
 HEAD_DIRECTIONS: tuple[str, ...] = ("frontal", "image_left", "image_right", "down", "back")
 
@@ -113,21 +122,32 @@ def back_turned(pts: Points, body: Body | None) -> bool | None:
     return face_hidden or (reversed_order and not face_seen(pts))
 
 
-def keypoint_facing(pts: Points, yaw: float | None, back: bool | None, yaw_max: float) -> bool:
-    """Face toward the camera (audience): nose and an eye seen, not back-turned, |yaw| <= max."""
+def facing_by_yaw(yaw: float, yaw_max: float) -> bool | None:
+    """|yaw| <= max, or None within `YAW_UNSURE_DEG` of it (too close to call)."""
+    if abs(abs(yaw) - yaw_max) < YAW_UNSURE_DEG:
+        return None
+    return abs(yaw) <= yaw_max
+
+
+def keypoint_facing(pts: Points, yaw: float | None, back: bool | None, yaw_max: float) -> bool | None:
+    """Face toward the camera (audience): nose and an eye seen, not back-turned, |yaw| <= max (None
+    within `YAW_UNSURE_DEG` of it)."""
     if back or yaw is None or pts[NOSE] is None or (pts[L_EYE] is None and pts[R_EYE] is None):
         return False
-    return abs(yaw) <= yaw_max
+    return facing_by_yaw(yaw, yaw_max)
 
 
 def turned_toward(yaw: float | None, screen_side: str | None, yaw_min: float) -> bool | None:
     """Head turned toward the screen: yaw toward `screen_side` (as the presenter sees it) >= min.
-    None when the yaw is unknown (a back fully turned is `back_to_audience`) or the screen's side is
-    not set: a guessed side would count turns to the wrong side of the room."""
+    None when the yaw is unknown (a back fully turned is `back_to_audience`), within
+    `YAW_UNSURE_DEG` of the threshold, or the screen's side is not set: a guessed side would count
+    turns to the wrong side of the room."""
     if yaw is None or screen_side is None:
         return None
-    toward = 1.0 if screen_side == "left" else -1.0  # + yaw is a turn to the presenter's own left
-    return toward * yaw >= yaw_min
+    toward = (1.0 if screen_side == "left" else -1.0) * yaw  # + yaw is a turn to the presenter's own left
+    if abs(toward - yaw_min) < YAW_UNSURE_DEG:
+        return None
+    return toward >= yaw_min
 
 
 def fresh_reading(reading: HeadReading | None, t: float, max_age_s: float, min_score: float) -> HeadReading | None:
@@ -187,7 +207,7 @@ class HeadView:
     pitch_kp: float | None  # keypoint proxy, shoulder widths
     from_face: bool | None  # None when neither source gave a yaw
     back: bool | None
-    facing: bool
+    facing: bool | None  # None: within YAW_UNSURE_DEG of the threshold
     turned: bool | None
     looking_down: bool | None
     direction: str | None
@@ -218,7 +238,7 @@ def read_head(
     if reading is not None:
         yaw: float | None = reading.yaw_deg
         eyes = eyes_pitch(reading)
-        facing = not back and abs(reading.yaw_deg) <= facing_yaw_max
+        facing = False if back else facing_by_yaw(reading.yaw_deg, facing_yaw_max)
         down: bool | None = bool(not back and eyes >= down_deg)
         pitch_deg: float | None = reading.pitch_deg
         eyes_deg: float | None = eyes
@@ -236,7 +256,7 @@ def read_head(
         pitch_kp=pitch_kp,
         from_face=from_face,
         back=back,
-        facing=bool(facing),
+        facing=facing,
         turned=turned_toward(yaw, screen_side, turned_yaw_min),
         looking_down=down,
         direction=head_direction(back, yaw, down, facing_yaw_max),

@@ -44,7 +44,7 @@ def _run(args: argparse.Namespace) -> int:
     from tools.validate.run import Variant
 
     try:
-        variant = Variant(args.downscale, args.jpeg, args.mirror, args.turn, args.dim, args.cut, args.roll)
+        variant = Variant(args.downscale, args.jpeg, args.mirror, args.turn, args.dim, args.cut, args.roll, args.blur)
     except ValueError as exc:  # names the flag
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -178,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
                        "a camera mounted turned, no camera.rotation set")
         p.add_argument("--roll", type=float, default=0.0, help="roll every frame clockwise by this many degrees "
                        "about its centre: a camera mounted out of level (-45..45)")
+        p.add_argument("--blur", type=float, default=0.0, help="blur every frame with a Gaussian of this sigma in "
+                       "pixels: a lens out of focus, a soft webcam (0..20)")
         p.add_argument("--cut", type=float, default=0.0, help="cut this share of every frame's height away at the "
                        "bottom: a desk or lectern in front, a waist-up framing (0..0.7)")
         p.add_argument("--dim", type=float, default=1.0, help="make every frame as if the room had this many times "

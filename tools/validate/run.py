@@ -64,6 +64,7 @@ class Variant:
     framing), mirrored left to right, turned clockwise by `turn` degrees (a camera mounted
     turned, with no `camera.rotation` set), rolled clockwise by `roll` degrees about the frame's centre
     (a camera mounted a little out of level; the corners it would see beyond the recording are black),
+    blurred by a Gaussian of `blur` pixels (a lens out of focus, a soft webcam),
     in `dim` times less light (a room darkened for the
     projector: the signal cut to 1/dim in 8 bits with one level of sensor noise, then the camera's
     gain brings it back, so the picture has dim times the noise and 256/dim grey levels), then
@@ -79,8 +80,11 @@ class Variant:
     dim: float = 1.0
     cut: float = 0.0
     roll: float = 0.0
+    blur: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.blur <= 20.0:
+            raise ValueError(f"--blur must be a Gaussian sigma between 0 (off) and 20 pixels, got {self.blur}")
         if not -45.0 <= self.roll <= 45.0:
             raise ValueError(f"--roll must be between -45 and 45 degrees (--turn for quarter turns), got {self.roll}")
         if not 0.0 <= self.cut <= 0.7:
@@ -103,6 +107,7 @@ class Variant:
             [f"bottom {self.cut:.0%} cut away"] if self.cut else []) + (
             ["mirrored"] if self.mirror else []) + ([f"turned {self.turn} degrees"] if self.turn else []) + (
             [f"rolled {self.roll:g} degrees"] if self.roll else []) + (
+            [f"blurred {self.blur:g} px"] if self.blur else []) + (
             [f"{self.dim:g}x less light"] if self.dim > 1.0 else []) + (
             [f"JPEG quality {self.jpeg}"] if self.jpeg else [])
         return ", ".join(parts) or "as recorded"
@@ -121,6 +126,8 @@ class Variant:
             fh, fw = frame_bgr.shape[:2]
             frame_bgr = cv2.warpAffine(frame_bgr, roll_matrix(self.roll, fw, fh), (fw, fh), flags=cv2.INTER_LINEAR,
                                        borderMode=cv2.BORDER_CONSTANT)
+        if self.blur:
+            frame_bgr = cv2.GaussianBlur(frame_bgr, (0, 0), self.blur)
         if self.dim > 1.0:
             frame_bgr = dimmed(frame_bgr, self.dim)
         if self.jpeg:
