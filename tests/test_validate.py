@@ -467,6 +467,19 @@ def test_a_rolled_frame_s_pose_is_rolled_back_to_the_recorded_frame() -> None:
         Variant(roll=60.0)
 
 
+def test_a_blurred_frame_keeps_its_size_and_mean_and_loses_its_edges() -> None:
+    from tools.validate.run import Variant
+
+    frame = np.zeros((60, 80, 3), np.uint8)
+    frame[:, 40:] = 200  # one sharp vertical edge
+    out = Variant(blur=3.0).apply(frame)
+    assert out.shape == frame.shape and abs(float(out.mean()) - float(frame.mean())) < 1.0
+    assert 0 < int(out[30, 38, 0]) < 200 and int(np.abs(np.diff(out[30, :, 0].astype(int))).max()) < 60
+    assert Variant(blur=1.5).describe() == "blurred 1.5 px"
+    with pytest.raises(ValueError, match="--blur must be a Gaussian sigma"):
+        Variant(blur=-1.0)
+
+
 def test_the_tilt_of_photos_upright_and_upside_down(images_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`python -m tools.validate tilt` on two real photos of standing people: upright as recorded,
     past the gate upside down (MoveNet still finds both then; on many photos it finds nobody)."""
