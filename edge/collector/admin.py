@@ -35,7 +35,12 @@ def add_admin_commands(sub: Any) -> None:
     de.set_defaults(func=cmd_delete)
 
 
-def _store(db: str) -> Store | None:
+def open_store(db: str, *, existing: bool) -> Store | None:
+    """The collector's store, or None after saying why not. `existing`: a SQLite file must be there
+    already (every command but `listen` and `import` reads what those stored)."""
+    if existing and not is_url(db) and not Path(db).exists():
+        print(f"ppt-collect: no database at {db} yet (run `ppt-collect listen` first)", file=sys.stderr)
+        return None
     try:
         return Store(db)
     except StoreError as exc:
@@ -46,7 +51,7 @@ def _store(db: str) -> Store | None:
 def cmd_import(args: argparse.Namespace) -> int:
     """Store summary files as the listener stores published ones; a refused file is named with its
     reasons and left on disk, the others are stored anyway. Exit status 1 when any was refused."""
-    store = _store(args.db)
+    store = open_store(args.db, existing=False)
     if store is None:
         return 1
     with store:
@@ -95,10 +100,7 @@ def select_for_deletion(store: Store, keys: list[str], label: str | None, device
 
 
 def cmd_delete(args: argparse.Namespace, ask: Callable[[str], str] = input) -> int:
-    if not is_url(args.db) and not Path(args.db).exists():
-        print(f"ppt-collect: no database at {args.db}", file=sys.stderr)
-        return 1
-    store = _store(args.db)
+    store = open_store(args.db, existing=True)
     if store is None:
         return 1
     with store:

@@ -34,8 +34,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from edge.collector.admin import add_admin_commands
-from edge.collector.store import Store, StoreError, is_url
+from edge.collector.admin import add_admin_commands, open_store
+from edge.collector.store import SessionRow, Store, StoreError
 from edge.collector.tables import duration, session_line, sessions_csv, text_table, trend_table
 from edge.collector.web.commands import (
     add_listen_serve_args,
@@ -196,23 +196,20 @@ def cmd_listen(args: argparse.Namespace) -> int:
 
 
 # -- list / show / trend / devices -----------------------------------------------------------
-def _open_store(args: argparse.Namespace) -> Store | None:
-    if not is_url(args.db) and not Path(args.db).exists():
-        print(f"ppt-collect: no database at {args.db} yet (run `ppt-collect listen` first)", file=sys.stderr)
+def _sessions(args: argparse.Namespace, limit: int | None = None) -> list[SessionRow] | None:
+    """The stored sessions that `--device` and `--label` select (the last `limit`), in start order;
+    None after saying why the store could not be opened."""
+    store = open_store(args.db, existing=True)
+    if store is None:
         return None
-    try:
-        return Store(args.db)
-    except StoreError as exc:
-        print(f"ppt-collect: {exc}", file=sys.stderr)
-        return None
+    with store:
+        return store.sessions(device=args.device, label=args.label, limit=limit)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    store = _open_store(args)
-    if store is None:
+    rows = _sessions(args)
+    if rows is None:
         return 1
-    with store:
-        rows = store.sessions(device=args.device, label=args.label)
     if not rows:
         print("no sessions stored")
         return 0
@@ -237,7 +234,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    store = _open_store(args)
+    store = open_store(args.db, existing=True)
     if store is None:
         return 1
     with store:
@@ -274,11 +271,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """The stored sessions as CSV (`sessions_csv`), to a file or with `-` to stdout."""
-    store = _open_store(args)
-    if store is None:
+    rows = _sessions(args, args.last)
+    if rows is None:
         return 1
-    with store:
-        rows = store.sessions(device=args.device, label=args.label, limit=args.last)
     text = sessions_csv(rows)
     if str(args.csv) == "-":
         sys.stdout.write(text)
@@ -294,11 +289,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_trend(args: argparse.Namespace) -> int:
-    store = _open_store(args)
-    if store is None:
+    rows = _sessions(args, args.last)
+    if rows is None:
         return 1
-    with store:
-        rows = store.sessions(device=args.device, label=args.label, limit=args.last)
     if not rows:
         print("no sessions stored" + (" for that filter" if args.device or args.label else ""))
         return 0
@@ -307,7 +300,7 @@ def cmd_trend(args: argparse.Namespace) -> int:
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
-    store = _open_store(args)
+    store = open_store(args.db, existing=True)
     if store is None:
         return 1
     with store:
@@ -322,7 +315,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 def cmd_quarantine(args: argparse.Namespace) -> int:
     """Refused messages, newest first: when, topic, size and why (the payload itself with --payload)."""
-    store = _open_store(args)
+    store = open_store(args.db, existing=True)
     if store is None:
         return 1
     with store:
