@@ -11,6 +11,7 @@ from edge.session.feedback import (
     LEVEL_GAZE_MAX_DEG,
     NEEDS,
     RULES,
+    TOWARD_CAMERA_MAX_DEG,
     evaluate,
     evaluate_stats,
     evidence,
@@ -234,6 +235,32 @@ def test_looking_down_is_only_a_hint_when_the_eyes_never_came_up_to_the_camera_s
     m = {**metrics({**GOOD, "arms_crossed": 0.9}), "eyes_pitch": eyes(30.0)}
     (f,) = evaluate(m, emotion(GOOD_EMOTION), CFG)
     assert (f.code, f.severity, f.caveat) == ("arms_crossed", "critical", None)
+
+
+def test_facing_findings_are_only_hints_when_the_head_never_came_round_to_the_camera_s_line():
+    """Facing and turned are measured from the line to the camera: when nine yaw readings in ten sit
+    more than TOWARD_CAMERA_MAX_DEG to the same side of it, a presenter who kept turned away and an
+    attentive one filmed from the side of the audience read alike, so both findings are info with the
+    caveat said, whichever side; a yaw spread across the line keeps them at full severity."""
+    def yaw(p10: float, p90: float) -> dict:
+        return {"kind": "continuous", "unit": "deg", "mean": (p10 + p90) / 2, "p10": p10,
+                "p50": (p10 + p90) / 2, "p90": p90, "n": 500}
+
+    base = metrics({**GOOD, "facing_audience": 0.1, "turned_to_screen": 0.8})
+    bound = TOWARD_CAMERA_MAX_DEG
+    for head_yaw, caveat in ((None, None), (yaw(bound - 0.5, 70.0), None), (yaw(-70.0, -bound + 0.5), None),
+                             (yaw(-20.0, 20.0), None), (yaw(bound + 0.5, 70.0), "head_never_toward_camera"),
+                             (yaw(-70.0, -bound - 0.5), "head_never_toward_camera")):
+        m = base if head_yaw is None else {**base, "head_yaw": head_yaw}
+        found = {f.code: f for f in evaluate(m, emotion(GOOD_EMOTION), CFG)}
+        for code in ("facing_audience_low", "turned_to_screen"):
+            f = found[code]
+            assert (f.severity, f.caveat) == ("critical" if caveat is None else "info", caveat), (code, head_yaw)
+            assert f.message.endswith(CAVEATS["head_never_toward_camera"]) == (caveat is not None)
+    # it holds back the head's direction only: the back turned and looking down keep their severity
+    m = {**metrics({**GOOD, "back_to_audience": 0.6, "looking_down": 0.9}), "head_yaw": yaw(40.0, 70.0)}
+    assert {(f.code, f.severity, f.caveat) for f in evaluate(m, emotion(GOOD_EMOTION), CFG)} == {
+        ("back_to_audience", "critical", None), ("looking_down", "critical", None)}
 
 
 def test_turned_to_screen_without_a_screen_side_is_not_judged_and_says_so():

@@ -510,6 +510,45 @@ def test_the_eye_pitch_by_label_and_the_margin_under_the_threshold(capsys: pytes
     assert f"under features.looking_down_deg ({threshold:g}°)" in out and f"{margin:.1f}° under" in out
 
 
+def test_the_head_yaw_by_label_and_each_recording_s_side(capsys: pytest.CaptureFixture[str]) -> None:
+    """`python -m tools.validate yaw` on the three labelled clips: nine in ten frames labelled facing
+    read within about TOWARD_CAMERA_MAX_DEG of the camera's line (the caveat's bound is that p90, so a
+    change to the analysis that moves it shows here); the squats presenter, filmed from about 30 degrees
+    to the side of where she faces, reads to one side nine times in ten, the webcam and the seated
+    singer across the line."""
+    from edge.config import Config
+    from edge.session.feedback import TOWARD_CAMERA_MAX_DEG
+
+    clips = ["tfjs_pose_squats", "slp_webcam_test_video", "raga_3people_seated"]
+    assert main(["yaw", *[a for c in clips for a in ("--clip", c)]]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in out.splitlines() if line.startswith("| ")}
+    yes = rows["yes"]
+    assert int(yes[1]) >= 60 and abs(float(yes[5]) - TOWARD_CAMERA_MAX_DEG) <= 1.0  # p90 of |yaw|, facing
+    assert float(yes[4]) < TOWARD_CAMERA_MAX_DEG < Config().features.facing_yaw_max_deg
+    squats = rows["tfjs_pose_squats"]
+    assert squats[-1].strip(" |") == "yes" and float(squats[2]) > TOWARD_CAMERA_MAX_DEG  # p10
+    assert rows["slp_webcam_test_video"][-1].strip(" |") == "no"
+    assert rows["raga_3people_seated"][-1].strip(" |") == "no"
+
+
+def test_a_soft_picture_of_a_room_with_three_people_presses_no_contradicted_finding() -> None:
+    """Blurred 6 px, the three-person clip loses the seated singer: MoveNet follows the tanpura player
+    beside her, his head turned to one side, and the session says "You faced the audience 13%" about
+    him, which her labels contradict. His readings never come round to the camera's line, so the
+    finding is a hint with that caveat, not the critical it was: nothing contradicted is pressed."""
+    from edge.config import Config
+    from edge.session.feedback import CAVEATS
+    from tools.validate.labels import select
+    from tools.validate.run import Variant
+    from tools.validate.suite import contradicted, validate
+
+    results = validate(select(load_clips(), ["raga_3people_seated"]), Config(), variant=Variant(blur=6.0))
+    assert contradicted(results) == []
+    facing = [f for _, f in contradicted(results, pressed=False) if f["code"] == "facing_audience_low"]
+    assert all(f["message"].endswith(CAVEATS["head_never_toward_camera"]) for f in facing)
+
+
 def test_less_light_is_noise_and_fewer_grey_levels_the_same_on_every_run(images_dir: Path) -> None:
     """`--dim F`: a room F times darker, the camera's gain making up for it. The picture keeps its
     brightness but has F times the sensor's noise and about 256/F grey levels; a run repeats exactly."""

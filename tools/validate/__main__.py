@@ -6,6 +6,7 @@
     python -m tools.validate scale --downscale 1 2 4 8 [--markdown OUT]   # accuracy by presenter size
     python -m tools.validate tilt --turn 0 90 180 270 [--markdown OUT]      # how upright the presenter stands
     python -m tools.validate pitch [--markdown OUT]     # how far down the eyes read, looking down or not
+    python -m tools.validate yaw [--markdown OUT]       # how far to the side the head reads, facing or not
 
 Exit codes: 0 done (and, with --strict, every bound met), 1 a bound missed or a finding contradicted
 (--strict), 2 bad labels, missing clip or models.
@@ -129,6 +130,15 @@ def _pitch(args: argparse.Namespace) -> int:
     return _table_out(text, args.markdown)
 
 
+def _yaw(args: argparse.Namespace) -> int:
+    from edge.analysis.models import load_models
+    from tools.validate.yaw import head_yaws, markdown
+
+    clips, cfg = select(load_clips(), args.clip), _config(args.config)
+    text = markdown(head_yaws(clips, cfg, load_models(cfg)), cfg.features.facing_yaw_max_deg)
+    return _table_out(text, args.markdown)
+
+
 def _check(args: argparse.Namespace) -> int:
     clips = load_clips()
     for c in clips:
@@ -144,15 +154,16 @@ def _check(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    handlers = {"run": _run, "sheets": _sheets, "check": _check, "scale": _scale, "tilt": _tilt, "pitch": _pitch}
+    handlers = {"run": _run, "sheets": _sheets, "check": _check, "scale": _scale, "tilt": _tilt, "pitch": _pitch,
+                "yaw": _yaw}
     command = argv[0] if argv and argv[0] in handlers else "run"
     if command != "run":
         argv = argv[1:]
     p = argparse.ArgumentParser(prog=f"python -m tools.validate{'' if command == 'run' else ' ' + command}",
                                 description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    if command in ("run", "sheets", "scale", "tilt", "pitch"):
+    if command in ("run", "sheets", "scale", "tilt", "pitch", "yaw"):
         _common(p)
-    if command in ("scale", "tilt", "pitch"):
+    if command in ("scale", "tilt", "pitch", "yaw"):
         p.add_argument("--markdown", help="write the table here too")
     if command == "tilt":
         p.add_argument("--turn", type=int, nargs="+", default=[0, 90, 180, 270],
