@@ -129,8 +129,11 @@ class FeedbackConfig:
     arms_crossed_max: float = 0.15
     slouch_max: float = 0.25  # share of time slouched against the upright baseline
     sway_max: float = 0.3  # share of time swaying
-    negative_emotion_max: float = 0.3  # share of classified faces that are negative
-    positive_emotion_min: float = 0.1
+    # Shares of classified faces *read* as negative / positive. The model reads 24.7% of neutral faces as
+    # negative, so 0.42 is what a session with 30% negative faces (neutral in the rest) reads; the 0.3 it
+    # replaced was 10% (`evaluate-emotion`'s read rates, docs/emotion.md).
+    negative_emotion_max: float = 0.42
+    positive_emotion_min: float = 0.1  # no smile reads 9.4% positive: fires only for (almost) no smile
     min_frames: int = 50  # judged frames (counted at most 10 a second: feedback.EVIDENCE_FPS) before a rule may fire
     min_emotion_frames: int = 20  # classified faces needed before an emotion rule may fire
     # --- feedback: what a finding must rest on (docs/metrics.md) ---

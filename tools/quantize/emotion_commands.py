@@ -91,6 +91,7 @@ def cmd_evaluate_emotion(args: argparse.Namespace) -> int:
         s = evaluate_emotion(model, args.data, limit=args.limit, check=bool(args.manifest and args.stage))
         print(f"{model.name}: {s.line()}")
         print(s.table())
+        print(s.read_rates())
         if args.manifest and args.stage:
             entry = read_manifest(args.manifest)["models"].get(args.entry, {})
             acc = dict(entry.get("accuracy", {"data": args.data.name}))

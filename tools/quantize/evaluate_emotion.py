@@ -35,6 +35,30 @@ class EmotionScore:
     def line(self) -> str:
         return f"accuracy7={self.accuracy7:.4f} accuracy3={self.accuracy3:.4f} n={self.n}"
 
+    def read_rate(self, truth: str, read: str) -> float:
+        """The share of faces of 3-class `truth` that the session statistics count as `read` (the
+        arg-max of the 7 classes, folded), from the 7-class confusion matrix."""
+        rows = [i for i in range(7) if CLASSES3[FOLD3[i]] == truth]
+        cols = [j for j in range(7) if CLASSES3[FOLD3[j]] == read]
+        block = self.confusion7[np.ix_(rows, cols)].sum()
+        return float(block / max(1, self.confusion7[rows].sum()))
+
+    def session_share(self, share: float, cls: str) -> float:
+        """The share of faces read as `cls` in a session whose faces show `cls` in `share` of frames
+        and are neutral in the rest: what a rule's threshold on the statistics' readings must allow
+        for, since the model reads some neutral faces as `cls` (Forman's adjusted count, inverted)."""
+        neutral = self.read_rate("neutral", cls)
+        return neutral + share * (self.read_rate(cls, cls) - neutral)
+
+    def read_rates(self) -> str:
+        """What a session's emotion shares are made of: each class's reading on faces of that class and
+        on neutral faces, and what 30% and 10% of such faces give."""
+        return "\n".join(
+            f"read as {c}: {self.read_rate(c, c):.1%} of {c} faces, {self.read_rate('neutral', c):.1%} of neutral "
+            f"faces; a session with {c} faces in 30% / 10% of frames (neutral in the rest) reads "
+            f"{self.session_share(0.3, c):.1%} / {self.session_share(0.1, c):.1%}"
+            for c in ("negative", "positive"))
+
     def table(self) -> str:
         head = "truth \\ pred".ljust(14) + "".join(c.rjust(10) for c in CLASSES3)
         rows = [head] + [c.ljust(14) + "".join(str(int(v)).rjust(10) for v in row)
