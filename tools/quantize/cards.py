@@ -121,6 +121,19 @@ def _spread(m: dict[str, Any]) -> str:
     return f"{m['median']:.3f} [{m['iqr'][0]:.3f}, {m['iqr'][1]:.3f}]"
 
 
+def _read_rates(stage: dict[str, Any], name: str) -> list[str]:
+    """What a session's expression shares are made of (the rules' thresholds allow for it)."""
+    import numpy as np
+
+    from tools.quantize.evaluate_emotion import EmotionScore
+
+    c7 = np.array(stage["confusion7"])
+    score = EmotionScore(stage.get("accuracy7", 0.0), stage.get("accuracy3", 0.0), int(c7.sum()), np.zeros((3, 3)), c7)
+    return [f"What the session statistics count (arg-max folded to 3 classes), from the {name} confusion matrix "
+            "(the feedback thresholds allow for it, docs/emotion.md):", "",
+            *(f"- {line}" for line in score.read_rates().splitlines()), ""]
+
+
 def _emotion_sections(entry: dict[str, Any]) -> list[str]:
     """Per-class figures, real faces and training of the emotion model."""
     from tools.quantize.fer import CLASSES7
@@ -140,6 +153,7 @@ def _emotion_sections(entry: dict[str, Any]) -> list[str]:
         for name, row in zip(CLASSES7, acc[stages[-1]]["confusion7"], strict=True):
             lines.append(f"| {name} | " + " | ".join(str(v) for v in row) + " |")
         lines.append("")
+        lines += _read_rates(acc[stages[-1]], stages[-1])
     tr = entry.get("training", {})
     if "tflite_sparsity" in tr:
         lines += [f"Size {entry.get('size_bytes', 0):,} bytes; {100 * tr['tflite_sparsity']:.1f}% of the "
