@@ -201,6 +201,7 @@ _CHECKS: dict[str, _Check] = {
     "analysis.stage": _stage,
     "features.presence_min_keypoints": _between(1, 17),
     "features.min_scale_px": _at_least(0),
+    "features.min_head_spacing_px": _at_least(0),
     "features.facing_yaw_max_deg": _between(0, 90),
     "features.turned_yaw_min_deg": _between(0, 90),
     "features.slouch_drop": _above(0, 1),

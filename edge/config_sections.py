@@ -83,6 +83,7 @@ class FeaturesConfig:
 
     presence_min_keypoints: int = 5  # keypoints seen (>= min_keypoint_score) for "a presenter is in view"
     min_scale_px: float = 12.0  # a presenter under this many px per shoulder width is not measured (docs/metrics.md)
+    min_head_spacing_px: float = 12.0  # a keypoint head under this ear/eye spacing (px): facing not judged
     facing_yaw_max_deg: float = 30.0  # |head yaw| up to this counts as facing the audience
     turned_yaw_min_deg: float = 45.0  # head yaw toward the screen side from this counts as turned to it
     slouch_drop: float = 0.08  # torso shorter than the upright baseline by this fraction: slouching

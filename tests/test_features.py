@@ -185,11 +185,30 @@ def test_a_presenter_too_small_to_measure_is_in_view_but_nothing_is_judged():
     context = {m.name for m in F.CONTEXT_METRICS}
     assert {k: v for k, v in f.metric_values().items() if k not in context and v is not None} == {}
     assert f.hips_in_view is True and f.hands_in_view is True  # what the camera saw still says why
-    ungated = feats(tiny, min_scale_px=0.0)
+    ungated = feats(tiny, min_scale_px=0.0, min_head_spacing_px=0.0)
     assert ungated.large_enough is True and ungated.facing_audience is True and ungated.posture == "standing"
+    # its 6.4 px ear spacing is under the head's own gate, which stays when only the size gate is off
+    assert feats(tiny, min_scale_px=0.0).facing_audience is None
     assert feats(big).large_enough is True
     no_shoulders = make_pose(hidden=(B.LEFT_SHOULDER,))
     assert feats(no_shoulders).large_enough is None  # no body frame, no size to judge by
+
+
+def test_a_head_too_small_for_its_keypoint_yaw_leaves_facing_unjudged_and_says_so():
+    """A keypoint yaw divides the nose's offset by half the ear (or eye) spacing: under
+    `features.min_head_spacing_px` a pixel of error is more than 10 degrees, and compressed footage
+    read such heads right on two frames in three (`python -m tools.validate scale --jpeg 60`). So
+    facing is not judged there and `head_large_enough` is False; the body metrics, the turn to the
+    screen and a turned back are still judged. The frontal test head's ears are 64 px apart."""
+    pose = POSES["frontal"]
+    f = feats(pose)
+    assert f.facing_audience is True and f.head_large_enough is True and f.head_from_face is False
+    small = feats(pose, min_head_spacing_px=70.0)
+    assert small.facing_audience is None and small.head_large_enough is False
+    assert small.head_yaw == f.head_yaw and small.turned_to_screen is False and small.arms_crossed is False
+    back = feats(make_pose(hidden=(B.NOSE, B.LEFT_EYE, B.RIGHT_EYE)), min_head_spacing_px=70.0)
+    assert back.back_to_audience is True and back.facing_audience is False  # a back turned is not facing
+    assert feats(pose, min_head_spacing_px=0.0).facing_audience is True  # 0 switches the gate off
 
 
 def turned(pose: Pose, degrees: float) -> Pose:

@@ -174,6 +174,22 @@ def test_a_presenter_too_small_in_the_picture_is_not_judged(videos_dir: Path, tm
     assert seated.summary["metrics"]["large_enough"]["share"] == 1.0  # full size: every frame measured
 
 
+def test_a_head_too_small_to_read_leaves_facing_unjudged_with_its_reason(videos_dir: Path, tmp_path: Path) -> None:
+    """The seated clip shrunk 6x (128x96, coded again as MPEG-4): the presenter is large enough to
+    measure (about 24 px per shoulder width), but her face is too small for the landmark model and her
+    ears and eyes lie under 12 px apart, where the keypoint yaw is a guess on compressed frames. Facing
+    is not judged, and the reason names the head; her body measures still are."""
+    small = tmp_path / "seated_128x96.mp4"
+    rewrite(videos_dir / "seated" / "raga_3people_seated.mp4", small, "mp4v",
+            lambda f: cv2.resize(f, (128, 96), interpolation=cv2.INTER_AREA))
+    s = analyze_video(small, Config(), progress=False).summary
+    assert s["metrics"]["large_enough"]["share"] > 0.9
+    assert s["metrics"]["head_large_enough"]["share"] < 0.1
+    reasons = {item["metric"]: item["reason"] for item in s["not_judged"]}
+    assert reasons["facing_audience"].startswith("head too small in the picture to read where it faces")
+    assert s["metrics"]["arms_crossed"]["n"] >= 50
+
+
 def test_a_camera_mounted_upside_down_is_not_judged_and_rotation_undoes_it(videos_dir: Path, tmp_path: Path,
                                                                           cfg: Config) -> None:  # fmt: skip
     """The squats clip as a camera mounted upside down records it (turned 180 degrees, coded

@@ -100,7 +100,7 @@ def _share(name: str, label: str, needs: tuple[str, ...] = (), postures: tuple[s
 # picture: the two gates before anything else (FeatureExtractor.update).
 GATES = ("size", "upright")
 SHARE_METRICS: tuple[MetricSpec, ...] = (
-    _share("facing_audience", "facing the audience", (*GATES, "head")),
+    _share("facing_audience", "facing the audience", (*GATES, "head", "head_size")),
     _share("turned_to_screen", "turned to the screen", (*GATES, "head", "screen")),
     _share("back_to_audience", "back to the audience", GATES),
     _share("looking_down", "looking down", (*GATES, "face")),
@@ -119,6 +119,7 @@ CONTEXT_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("torso_frontal", "share", "share", "torso facing the camera", context=True),
     MetricSpec("head_from_face", "share", "share", "head read from the face", context=True),
     MetricSpec("large_enough", "share", "share", "large enough to measure", context=True),
+    MetricSpec("head_large_enough", "share", "share", "head large enough to read", context=True),
     MetricSpec("upright", "share", "share", "upright in the picture", context=True),
 )
 CONTINUOUS_METRICS: tuple[MetricSpec, ...] = (
@@ -184,6 +185,7 @@ class FrameFeatures:
     torso_frontal: bool | None = None
     head_from_face: bool | None = None
     large_enough: bool | None = None  # scale_px >= features.min_scale_px (None without both shoulders)
+    head_large_enough: bool | None = None  # False: a keypoint head under features.min_head_spacing_px
     upright: bool | None = None  # body axis within MAX_TILT_DEG of image-up (None: too small, or no axis)
 
     def metric_values(self) -> dict[str, bool | float | None]:
@@ -289,6 +291,7 @@ class FeatureExtractor:
             pts, weak, body, fresh_reading(self._head, t, cfg.head_max_age_s, cfg.head_min_score),
             screen_side=self.screen_side, facing_yaw_max=cfg.facing_yaw_max_deg,
             turned_yaw_min=cfg.turned_yaw_min_deg, down_deg=cfg.looking_down_deg,
+            min_head_spacing=cfg.min_head_spacing_px,
         )  # fmt: skip
 
         scale = None if body is None else body.scale
@@ -361,6 +364,7 @@ class FeatureExtractor:
             hands_in_view=hands_in_view,
             torso_frontal=frontal,
             head_from_face=hv.from_face,
+            head_large_enough=hv.large,
             large_enough=None if body is None else True,
             upright=None if tilt is None else True,
         )

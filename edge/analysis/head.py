@@ -129,11 +129,22 @@ def facing_by_yaw(yaw: float, yaw_max: float) -> bool | None:
     return abs(yaw) <= yaw_max
 
 
-def keypoint_facing(pts: Points, yaw: float | None, back: bool | None, yaw_max: float) -> bool | None:
-    """Face toward the camera (audience): nose and an eye seen, not back-turned, |yaw| <= max (None
-    within `YAW_UNSURE_DEG` of it)."""
+def head_spacing(pts: Points) -> float | None:
+    """The wider of the seen ear and eye spacings in pixels: the baseline the keypoint yaw divides by."""
+    spans = [math.dist(pa, pb) for a, b in ((L_EAR, R_EAR), (L_EYE, R_EYE))
+             if (pa := pts[a]) is not None and (pb := pts[b]) is not None]
+    return max(spans) if spans else None
+
+
+def keypoint_facing(pts: Points, yaw: float | None, back: bool | None, yaw_max: float,
+                    too_small: bool = False) -> bool | None:  # fmt: skip
+    """Face toward the camera (audience): nose and an eye seen, not back-turned, |yaw| <= max. None
+    within `YAW_UNSURE_DEG` of it, or when the head is `too_small` for its yaw to decide (its spacing
+    under `features.min_head_spacing_px`: one pixel of keypoint error is 10 degrees of yaw at 12 px)."""
     if back or yaw is None or pts[NOSE] is None or (pts[L_EYE] is None and pts[R_EYE] is None):
         return False
+    if too_small:
+        return None
     return facing_by_yaw(yaw, yaw_max)
 
 
@@ -206,6 +217,7 @@ class HeadView:
     eyes_pitch_deg: float | None  # head + eye pitch in degrees, from the face only
     pitch_kp: float | None  # keypoint proxy, shoulder widths
     from_face: bool | None  # None when neither source gave a yaw
+    large: bool | None  # False when a keypoint head was too small to judge facing; None without a yaw
     back: bool | None
     facing: bool | None  # None: within YAW_UNSURE_DEG of the threshold
     turned: bool | None
@@ -223,6 +235,7 @@ def read_head(
     facing_yaw_max: float,
     turned_yaw_min: float,
     down_deg: float,
+    min_head_spacing: float = 0.0,
 ) -> HeadView:
     """The head on one frame; `reading` must already be fresh (see `fresh_reading`) or None.
 
@@ -230,8 +243,9 @@ def read_head(
     least `down_deg` below the camera direction. Without: the keypoint yaw proxy, and looking down
     unknown (None): the nose-below-the-ears proxy (`keypoint_pitch`, kept as a continuous measure)
     caught 15% of the labelled bowed-head frames, since it barely moves when a head tilts toward the
-    camera and cannot see lowered eyes; a "no" from it would be a guess. The back turned comes from
-    the keypoints of this frame either way: the reading may be a few frames old.
+    camera and cannot see lowered eyes; a "no" from it would be a guess. Nor is facing judged from a
+    keypoint head under `min_head_spacing` px (`keypoint_facing`). The back turned comes from the
+    keypoints of this frame either way: the reading may be a few frames old.
     """
     back = back_turned(pts, body)
     pitch_kp = keypoint_pitch(pts, body)
@@ -243,18 +257,23 @@ def read_head(
         pitch_deg: float | None = reading.pitch_deg
         eyes_deg: float | None = eyes
         from_face: bool | None = True
+        large: bool | None = True
     else:
         yaw = keypoint_yaw(pts, weak)
-        facing = keypoint_facing(pts, yaw, back, facing_yaw_max)
+        spacing = head_spacing(pts)
+        too_small = spacing is not None and spacing < min_head_spacing
+        facing = keypoint_facing(pts, yaw, back, facing_yaw_max, too_small)
         down = None
         pitch_deg = eyes_deg = None
         from_face = None if yaw is None else False
+        large = None if yaw is None else not (too_small and facing is None)
     return HeadView(
         yaw=yaw,
         pitch_deg=pitch_deg,
         eyes_pitch_deg=eyes_deg,
         pitch_kp=pitch_kp,
         from_face=from_face,
+        large=large,
         back=back,
         facing=facing,
         turned=turned_toward(yaw, screen_side, turned_yaw_min),

@@ -242,7 +242,8 @@ def _share_n(metrics: Mapping[str, Any], name: str) -> tuple[float, int] | None:
 
 
 # Needs that fail exactly on the frames where a context metric is false (it is null elsewhere).
-_FAILS_WHEN_FALSE = {"frontal": "torso_frontal", "size": "large_enough", "upright": "upright"}
+_FAILS_WHEN_FALSE = {"frontal": "torso_frontal", "size": "large_enough", "upright": "upright",
+                     "head_size": "head_large_enough"}
 
 
 def _missing_share(metrics: Mapping[str, Any], need: str, present: int) -> float | None:
@@ -281,6 +282,7 @@ NEEDS: dict[str, str] = {
     "frontal": "torso turned away from the camera in {p} of frames",
     "head": "head not seen in {p} of frames",
     "face": "face too small or hidden to read the head's tilt in {p} of frames",
+    "head_size": "head too small in the picture to read where it faces in {p} of frames",
     "screen": "the screen's side is not set (analysis.screen_side = \"left\" or \"right\")",
 }
 # When no need explains it: what else keeps the metric from being judged.

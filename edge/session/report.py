@@ -27,7 +27,8 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Gestures", ("gesturing", "hands_in_gesture_zone")),
     ("Posture", ("slouching", "arms_crossed", "hands_in_pockets", "hands_behind_back", "swaying")),
 )
-CONTEXT_ORDER = ("hips_in_view", "hands_in_view", "torso_frontal", "head_from_face", "large_enough", "upright")
+CONTEXT_ORDER = ("hips_in_view", "hands_in_view", "torso_frontal", "head_from_face", "head_large_enough",
+                 "large_enough", "upright")
 CONTINUOUS_ORDER = (
     "wrist_speed", "elbow_speed", "head_yaw", "head_pitch", "eyes_pitch", "head_pitch_kp", "torso_lean", "slouch",
     "sway_amplitude", "sway_frequency",

@@ -68,8 +68,9 @@ def head_spacing(pose: Pose, min_score: float) -> float | None:
 
 
 def ungated(cfg: Config) -> Config:
-    """The config with the size gate off (every frame judged, whatever its size)."""
-    return dataclasses.replace(cfg, features=dataclasses.replace(cfg.features, min_scale_px=0.0))
+    """The config with the size gates off (every frame judged, whatever the presenter's or head's size)."""
+    features = dataclasses.replace(cfg.features, min_scale_px=0.0, min_head_spacing_px=0.0)
+    return dataclasses.replace(cfg, features=features)
 
 
 def by_scale(clips: Sequence[Clip], cfg: Config,

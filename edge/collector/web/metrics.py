@@ -54,6 +54,7 @@ LABELS: dict[str, str] = {
     "torso_frontal": N_("Torso facing the camera"),
     "head_from_face": N_("Head read from the face"),
     "large_enough": N_("Large enough to measure"),
+    "head_large_enough": N_("Head large enough to read"),
     "upright": N_("Upright in the picture"),
     "emotion": N_("Facial expression"),
     "emotion_positive": N_("Positive expression"),
