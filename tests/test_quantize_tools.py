@@ -105,6 +105,12 @@ def test_the_negative_expression_threshold_allows_for_neutral_faces_read_as_nega
     assert abs(score.session_share(0.0, "positive") - cfg.positive_emotion_min) <= 0.01
     text = score.read_rates()
     assert "read as negative: 81.1% of negative faces, 24.7% of neutral faces" in text and "reads 41.6%" in text
+    # what the report and the dashboard tell a reader a calm face gives
+    from edge.analysis.emotion import NEUTRAL_READ_AS
+
+    for cls, rate in NEUTRAL_READ_AS.items():
+        assert abs(score.read_rate("neutral", cls) - rate) <= 0.001, cls
+    assert 0.2 <= NEUTRAL_READ_AS["negative"] <= 0.3  # the page says "about one calm face in four"
 
 
 def test_emotion_is_measured_on_a_folder_of_face_images(fer_dir: Path, tmp_path: Path) -> None:

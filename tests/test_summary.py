@@ -195,7 +195,9 @@ def test_report_puts_findings_first_then_numbers(summary):
     share = f"{summary['metrics']['facing_audience']['share'] * 100:.0f}%"
     assert share in lines[facing]
     assert "2025-03-01 09:30:00 UTC" in lines[1] and "1 min 43 s" in lines[1]
-    assert any(line.startswith("Emotion (") and "positive" in line for line in lines)
+    emo = next(i for i, line in enumerate(lines) if line.startswith("Emotion (") and "positive" in line)
+    assert lines[emo + 1].strip() == ("(the model reads a neutral face as negative 25% and as positive 9% of the "
+                                      "time: shares near those are a calm face)")
     assert "wrist speed" in text and "sw/s" in text
     assert "(judged on 1030 frames, 100% of the time in view)" in text
     assert "hands in pockets" in text and "not judged: " in text

@@ -33,6 +33,12 @@ EMOTION3_OF: dict[str, str] = {
     "neutral": "neutral",
 }
 
+# How often the shipped model reads a neutral face as each folded class (arg-max of the 7, as the
+# statistics count): FER2013's public test split, the card's int8 confusion matrix (`python -m
+# tools.quantize evaluate-emotion`). A session's shares sit on top of these, so the report says them and
+# `feedback.negative_emotion_max` allows for them; tests/test_quantize_tools.py holds both to the card.
+NEUTRAL_READ_AS: dict[str, float] = {"negative": 0.247, "positive": 0.094}
+
 # FOLD[j, i] = 1 when 7-class i folds into 3-class j (EMOTIONS3 order: positive, negative, neutral).
 FOLD = np.array([[1.0 if EMOTION3_OF[e7] == e3 else 0.0 for e7 in EMOTIONS7] for e3 in EMOTIONS3],
                 dtype=np.float32)

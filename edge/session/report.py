@@ -14,6 +14,7 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from edge.analysis.emotion import NEUTRAL_READ_AS
 from edge.analysis.features import METRIC_BY_NAME
 
 logger = logging.getLogger(__name__)
@@ -236,6 +237,8 @@ def render_report(summary: Mapping[str, Any]) -> str:
         c3 = emotion.get("classes3") or {}
         parts = ", ".join(f"{k} {_pct(c3.get(k))}" for k in ("positive", "neutral", "negative"))
         lines.append(f"Emotion ({n_faces} faces classified): {parts}")
+        lines.append(f"  (the model reads a neutral face as negative {_pct(NEUTRAL_READ_AS['negative'])} and as "
+                     f"positive {_pct(NEUTRAL_READ_AS['positive'])} of the time: shares near those are a calm face)")
         for key in ("emotion_positive", "emotion_negative"):
             if key in series:
                 lines.append(_spark_row(key.replace("_", " "), series[key]))
