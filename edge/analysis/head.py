@@ -219,7 +219,7 @@ class HeadView:
     from_face: bool | None  # None when neither source gave a yaw
     large: bool | None  # False when a keypoint head was too small to judge facing; None without a yaw
     back: bool | None
-    facing: bool | None  # None: within YAW_UNSURE_DEG of the threshold
+    facing: bool | None  # None: within YAW_UNSURE_DEG of the threshold, or a keypoint head too small
     turned: bool | None
     looking_down: bool | None
     direction: str | None
