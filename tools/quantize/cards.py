@@ -123,15 +123,11 @@ def _spread(m: dict[str, Any]) -> str:
 
 def _read_rates(stage: dict[str, Any], name: str) -> list[str]:
     """What a session's expression shares are made of (the rules' thresholds allow for it)."""
-    import numpy as np
+    from tools.quantize.evaluate_emotion import read_rates
 
-    from tools.quantize.evaluate_emotion import EmotionScore
-
-    c7 = np.array(stage["confusion7"])
-    score = EmotionScore(stage.get("accuracy7", 0.0), stage.get("accuracy3", 0.0), int(c7.sum()), np.zeros((3, 3)), c7)
     return [f"What the session statistics count (arg-max folded to 3 classes), from the {name} confusion matrix "
             "(the feedback thresholds allow for it, docs/emotion.md):", "",
-            *(f"- {line}" for line in score.read_rates().splitlines()), ""]
+            *(f"- {line}" for line in read_rates(stage["confusion7"]).splitlines()), ""]
 
 
 def _emotion_sections(entry: dict[str, Any]) -> list[str]:

@@ -35,35 +35,41 @@ class EmotionScore:
     def line(self) -> str:
         return f"accuracy7={self.accuracy7:.4f} accuracy3={self.accuracy3:.4f} n={self.n}"
 
-    def read_rate(self, truth: str, read: str) -> float:
-        """The share of faces of 3-class `truth` that the session statistics count as `read` (the
-        arg-max of the 7 classes, folded), from the 7-class confusion matrix."""
-        rows = [i for i in range(7) if CLASSES3[FOLD3[i]] == truth]
-        cols = [j for j in range(7) if CLASSES3[FOLD3[j]] == read]
-        block = self.confusion7[np.ix_(rows, cols)].sum()
-        return float(block / max(1, self.confusion7[rows].sum()))
-
-    def session_share(self, share: float, cls: str) -> float:
-        """The share of faces read as `cls` in a session whose faces show `cls` in `share` of frames
-        and are neutral in the rest: what a rule's threshold on the statistics' readings must allow
-        for, since the model reads some neutral faces as `cls` (Forman's adjusted count, inverted)."""
-        neutral = self.read_rate("neutral", cls)
-        return neutral + share * (self.read_rate(cls, cls) - neutral)
-
     def read_rates(self) -> str:
-        """What a session's emotion shares are made of: each class's reading on faces of that class and
-        on neutral faces, and what 30% and 10% of such faces give."""
-        return "\n".join(
-            f"read as {c}: {self.read_rate(c, c):.1%} of {c} faces, {self.read_rate('neutral', c):.1%} of neutral "
-            f"faces; a session with {c} faces in 30% / 10% of frames (neutral in the rest) reads "
-            f"{self.session_share(0.3, c):.1%} / {self.session_share(0.1, c):.1%}"
-            for c in ("negative", "positive"))
+        return read_rates(self.confusion7)
 
     def table(self) -> str:
         head = "truth \\ pred".ljust(14) + "".join(c.rjust(10) for c in CLASSES3)
         rows = [head] + [c.ljust(14) + "".join(str(int(v)).rjust(10) for v in row)
                          for c, row in zip(CLASSES3, self.confusion3, strict=True)]
         return "\n".join(rows)
+
+
+def read_rate(confusion7: np.ndarray, truth: str, read: str) -> float:
+    """The share of faces of 3-class `truth` that the session statistics count as `read` (the arg-max
+    of the 7 classes, folded), from a 7-class confusion matrix (rows the truth)."""
+    c7 = np.asarray(confusion7)
+    rows = [i for i in range(7) if CLASSES3[FOLD3[i]] == truth]
+    cols = [j for j in range(7) if CLASSES3[FOLD3[j]] == read]
+    return float(c7[np.ix_(rows, cols)].sum() / max(1, c7[rows].sum()))
+
+
+def session_share(confusion7: np.ndarray, share: float, cls: str) -> float:
+    """The share of faces read as `cls` in a session whose faces show `cls` in `share` of frames and
+    are neutral in the rest: what a rule's threshold on the statistics' readings must allow for, since
+    the model reads some neutral faces as `cls` (Forman's adjusted count, inverted)."""
+    neutral = read_rate(confusion7, "neutral", cls)
+    return neutral + share * (read_rate(confusion7, cls, cls) - neutral)
+
+
+def read_rates(confusion7: np.ndarray) -> str:
+    """What a session's emotion shares are made of: each class's reading on faces of that class and on
+    neutral faces, and what 30% and 10% of such faces give (`evaluate-emotion` and the model card)."""
+    return "\n".join(
+        f"read as {c}: {read_rate(confusion7, c, c):.1%} of {c} faces, {read_rate(confusion7, 'neutral', c):.1%} "
+        f"of neutral faces; a session with {c} faces in 30% / 10% of frames (neutral in the rest) reads "
+        f"{session_share(confusion7, 0.3, c):.1%} / {session_share(confusion7, 0.1, c):.1%}"
+        for c in ("negative", "positive"))
 
 
 def score(probs: np.ndarray, y: np.ndarray) -> EmotionScore:

@@ -21,9 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 
-import numpy as np
-
-from edge.analysis.keypoints import BodyPart, Pose
+from edge.analysis.body import visible_points
+from edge.analysis.head import head_spacing
 from edge.analysis.models import load_models
 from edge.config import Config
 from tools.validate.labels import YES_NO, Clip
@@ -35,7 +34,6 @@ EDGES = (0.0, 6.0, 8.0, 10.0, 12.0, 16.0, 24.0, math.inf)  # bin edges, px per s
 NO_SCALE = "no scale"  # both shoulders not seen: no body frame, so no size
 # Head spacing (the wider of the ear and eye spacings, px) for the keypoint head reading's own table.
 HEAD_EDGES = (0.0, 4.0, 8.0, 12.0, 20.0, math.inf)
-_HEAD_PAIRS = ((BodyPart.LEFT_EAR, BodyPart.RIGHT_EAR), (BodyPart.LEFT_EYE, BodyPart.RIGHT_EYE))
 
 
 def bin_of(scale_px: float | None, edges: Sequence[float] = EDGES) -> str:
@@ -57,14 +55,6 @@ class ScaleBin:
     other_person: int = 0
     metrics: dict[str, MetricCounts] = field(default_factory=lambda: {m: MetricCounts() for m in YES_NO})
     posture: CategoryCounts = field(default_factory=CategoryCounts)
-
-
-def head_spacing(pose: Pose, min_score: float) -> float | None:
-    """The wider of the ear and the eye spacing in pixels: the baseline of the keypoint yaw."""
-    spans = [float(np.hypot(*(pose.xy[a] - pose.xy[b]))) for a, b in _HEAD_PAIRS
-             if pose.scores[a] >= min_score and pose.scores[b] >= min_score]  # fmt: skip
-    return max(spans) if spans else None
-
 
 
 def ungated(cfg: Config) -> Config:
@@ -96,7 +86,7 @@ def by_scale(clips: Sequence[Clip], cfg: Config,
                     b.metrics[m].add(p.label.metrics[m], None if v is None else bool(v))
                 b.posture.add(p.label.posture, values.get("posture"))
                 if not f.features.head_from_face and f.pose is not None:
-                    spacing = head_spacing(f.pose, cfg.analysis.min_keypoint_score)
+                    spacing = head_spacing(visible_points(f.pose, cfg.analysis.min_keypoint_score))
                     v = values.get("facing_audience")
                     heads.setdefault(bin_of(spacing, HEAD_EDGES), MetricCounts()).add(
                         p.label.metrics["facing_audience"], None if v is None else bool(v))

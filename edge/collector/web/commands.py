@@ -206,8 +206,6 @@ def _is_summary_file(arg: str) -> bool:
 def _report_summary(args: argparse.Namespace) -> dict[str, Any] | None:
     """The summary `report` renders: from a file (checked as the listener checks a published one), or
     the stored session the argument names; None after saying why not."""
-    from edge.collector.store import Store, StoreError
-
     if _is_summary_file(args.session):
         from edge.collector.intake import read_summary_file
 
@@ -216,15 +214,13 @@ def _report_summary(args: argparse.Namespace) -> dict[str, Any] | None:
             print(f"ppt-collect: {printable(args.session, limit=300)}: not a session summary: "
                   + printable("; ".join(errors[:10]), limit=2000), file=sys.stderr)
         return summary
-    if not Path(str(args.db)).exists():
-        print(f"ppt-collect: no database at {args.db} yet (run `ppt-collect listen` first)", file=sys.stderr)
+    from edge.collector.admin import open_store
+
+    store = open_store(str(args.db), existing=True)
+    if store is None:
         return None
-    try:
-        with Store(args.db) as store:
-            matches = store.find_session(args.session)
-    except StoreError as exc:
-        print(f"ppt-collect: {exc}", file=sys.stderr)
-        return None
+    with store:
+        matches = store.find_session(args.session)
     if len(matches) != 1:
         what = "no session" if not matches else f"{len(matches)} sessions match"
         print(f"ppt-collect: {what} {args.session!r}", file=sys.stderr)
